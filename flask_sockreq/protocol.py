@@ -1,0 +1,385 @@
+"""The wire protocol: payload validation and the JWR shape.
+
+Pure functions with no I/O. A request arrives as the Socket.IO event named
+after its method with a payload ``{"url", "data", "headers", "method"}``; the
+answer is a JWR (JSON WebSocket Response) ``{"body", "headers", "statusCode"}``
+sent back as the event's acknowledgement, as sails.io.js expects.
+"""
+from __future__ import annotations
+
+import json
+import re
+import typing as t
+from urllib.parse import quote
+from urllib.parse import unquote_to_bytes
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+#: The events a client emits, one per HTTP method.
+METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
+
+#: Payload headers that belong to the connection, not to one request. They are
+#: dropped silently (as ``fetch`` drops forbidden header names), in WSGI form.
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "HOST",
+        "COOKIE",
+        "COOKIE2",
+        "ORIGIN",
+        "FORWARDED",
+        "X_REAL_IP",
+        "VIA",
+        "CONTENT_LENGTH",
+        "TRANSFER_ENCODING",
+        "CONNECTION",
+        "UPGRADE",
+        "KEEP_ALIVE",
+        "TE",
+        "TRAILER",
+        "EXPECT",
+    }
+)
+FORBIDDEN_HEADER_PREFIXES = ("X_FORWARDED_", "PROXY_", "SEC_")
+
+#: The longest URL served, as eventlet's server limits it; longer ones get 414.
+MAX_URL_LENGTH = 8192
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_QUERY_SAFE = "/?:@!$&'()*+,;=-._~%[]"
+_NO_BODY_STATUSES = frozenset({204, 304})
+_TEXT_TYPES = (
+    "text/",
+    "application/javascript",
+    "application/xml",
+    "application/xhtml+xml",
+    "application/x-www-form-urlencoded",
+    "image/svg+xml",
+)
+
+
+class ProtocolError(Exception):
+    """A malformed socket request. It becomes a 4xx JWR, never a crash.
+
+    :param code: A short machine-readable name, such as ``"invalid_url"``.
+    :param message: A sentence that says what was wrong.
+    :param status: The JWR's status code.
+    """
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+    def to_jwr(self) -> dict[str, t.Any]:
+        return error_jwr(self.status, self.code, self.message)
+
+
+class SocketRequest(t.NamedTuple):
+    """A validated socket request, ready to become a WSGI environ."""
+
+    method: str
+    #: The path as sent, percent-encoded, with the script root still on it.
+    path: str
+    query: str
+    #: ``(WSGI key, value)`` pairs, ``HTTP_*`` and ``CONTENT_TYPE`` only.
+    headers: list[tuple[str, str]]
+    body: bytes | None
+    #: The URL as sent, for the access log.
+    url: str
+
+
+def error_jwr(status: int, code: str, message: str) -> dict[str, t.Any]:
+    """Build the JWR for a request that never reached the app."""
+    return {
+        "body": {"error": code, "message": message},
+        "headers": {"Content-Type": "application/json"},
+        "statusCode": status,
+    }
+
+
+def parse_request(
+    method: str, payload: t.Any, hosts: tuple[str, ...] = ()
+) -> SocketRequest:
+    """Validate a request payload.
+
+    :param method: The event name, one of :data:`METHODS`.
+    :param payload: The event's first argument as decoded by Socket.IO.
+    :param hosts: The host names (with port) that an absolute URL may name:
+        those of the connection's handshake.
+    :raise ProtocolError: If anything in the payload is malformed.
+    """
+    if not isinstance(payload, dict):
+        raise ProtocolError(
+            "invalid_payload",
+            f"The request payload must be an object with a 'url', not"
+            f" {_json_type(payload)}.",
+        )
+    declared = payload.get("method")
+    if declared is not None and (
+        not isinstance(declared, str) or declared.lower() != method
+    ):
+        raise ProtocolError(
+            "method_mismatch",
+            f"The payload's method {declared!r} does not match the event"
+            f" {method!r} it was sent on.",
+        )
+    path, query = _split_url(payload.get("url"), hosts)
+    headers, content_type = _parse_headers(payload.get("headers"))
+    data = payload.get("data")
+    body: bytes | None = None
+    if data is None:
+        pass
+    elif isinstance(data, (str, bytes, bytearray)):
+        if isinstance(data, str):
+            body = data.encode("utf-8")
+            default_type = "text/plain; charset=utf-8"
+        else:
+            body = bytes(data)
+            default_type = "application/octet-stream"
+        if content_type is None:
+            headers.append(("CONTENT_TYPE", default_type))
+    elif method in ("get", "head"):
+        if not isinstance(data, dict):
+            raise ProtocolError(
+                "invalid_data",
+                f"The data of a {method.upper()} request is merged into the"
+                f" query string, so it must be an object, not"
+                f" {_json_type(data)}.",
+            )
+        extra = _encode_query(data)
+        if extra:
+            query = f"{query}&{extra}" if query else extra
+    elif content_type is not None and content_type.lower().startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        if not isinstance(data, dict):
+            raise ProtocolError(
+                "invalid_data",
+                "Form-encoded data must be an object, not"
+                f" {_json_type(data)}.",
+            )
+        body = _encode_query(data).encode("ascii")
+    else:
+        body = json.dumps(data, separators=(",", ":")).encode("utf-8")
+        if content_type is None:
+            headers.append(("CONTENT_TYPE", "application/json"))
+    return SocketRequest(method.upper(), path, query, headers, body, payload["url"])
+
+
+def wsgi_path(path: str) -> str:
+    """Decode a percent-encoded path the way a WSGI server does."""
+    if "%" not in path and path.isascii():
+        return path
+    return unquote_to_bytes(path).decode("latin-1")
+
+
+def encode_jwr(
+    status: int, headers: list[tuple[str, str]], body: bytes, method: str
+) -> dict[str, t.Any]:
+    """Turn a WSGI response into a JWR.
+
+    The body is the JSON value for a JSON response, a str for a textual one
+    and bytes otherwise. HEAD, 204 and 304 responses carry ``None``.
+    ``Set-Cookie`` headers are left out: scripts must never see them.
+    """
+    jwr_headers: dict[str, str] = {}
+    content_type = ""
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "set-cookie":
+            continue
+        if lower == "content-type":
+            content_type = value
+        if name in jwr_headers:
+            jwr_headers[name] = f"{jwr_headers[name]}, {value}"
+        else:
+            jwr_headers[name] = value
+    return {
+        "body": _decode_body(status, content_type, body, method),
+        "headers": jwr_headers,
+        "statusCode": status,
+    }
+
+
+def _decode_body(status: int, content_type: str, body: bytes, method: str) -> t.Any:
+    if method == "HEAD" or status in _NO_BODY_STATUSES or status < 200:
+        return None
+    mimetype, _, params = content_type.partition(";")
+    mimetype = mimetype.strip().lower()
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        try:
+            return json.loads(body)
+        except ValueError:
+            pass  # not JSON after all: hand it over as text
+        return _decode_text(body, params)
+    if mimetype.startswith(_TEXT_TYPES) or mimetype.endswith("+xml") or (
+        "charset=" in params.lower()
+    ):
+        return _decode_text(body, params)
+    return body
+
+
+def _decode_text(body: bytes, params: str) -> str | bytes:
+    charset = "utf-8"
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value:
+            charset = value.strip().strip('"')
+    try:
+        return body.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        return body
+
+
+def _split_url(url: t.Any, hosts: tuple[str, ...]) -> tuple[str, str]:
+    if not isinstance(url, str) or not url:
+        raise ProtocolError(
+            "invalid_url",
+            f"The request payload needs a 'url' string such as '/todos', not"
+            f" {_json_type(url)}.",
+        )
+    if len(url) > MAX_URL_LENGTH:
+        raise ProtocolError(
+            "uri_too_long",
+            f"The url is {len(url)} characters long; the limit is"
+            f" {MAX_URL_LENGTH}.",
+            414,
+        )
+    if _CONTROL.search(url):
+        raise ProtocolError(
+            "invalid_url", "The url contains a control character."
+        )
+    if not url.startswith("/") or url.startswith("//"):
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise ProtocolError("invalid_url", f"The url {url!r} is not valid.") from None
+        if parts.scheme not in ("http", "https", "ws", "wss", ""):
+            raise ProtocolError(
+                "invalid_url",
+                f"The url {url!r} must be a path such as '/todos' or an"
+                " http(s) URL of this server.",
+            )
+        if not parts.netloc:
+            raise ProtocolError(
+                "invalid_url",
+                f"The url {url!r} must start with '/': socket requests have no"
+                " page to resolve a relative URL against.",
+            )
+        if parts.netloc.lower() not in hosts:
+            raise ProtocolError(
+                "invalid_url",
+                f"The url {url!r} names another host; a socket request can"
+                " only reach the server it is connected to.",
+            )
+        url = parts.path or "/"
+        if parts.query:
+            url = f"{url}?{parts.query}"
+    path, _, query = url.partition("?")
+    query = query.partition("#")[0]
+    path = path.partition("#")[0]
+    if not query.isascii() or " " in query:
+        query = quote(query, safe=_QUERY_SAFE)
+    return path, query
+
+
+def _parse_headers(
+    headers: t.Any,
+) -> tuple[list[tuple[str, str]], str | None]:
+    if headers is None:
+        return [], None
+    if not isinstance(headers, dict):
+        raise ProtocolError(
+            "invalid_headers",
+            f"The payload's 'headers' must be an object of names to values,"
+            f" not {_json_type(headers)}.",
+        )
+    result: dict[str, str] = {}
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise ProtocolError(
+                "invalid_headers", f"{name!r} is not a valid header name."
+            )
+        if isinstance(value, str):
+            if _CONTROL.search(value.replace("\t", " ")):
+                raise ProtocolError(
+                    "invalid_headers",
+                    f"The value of header {name!r} contains a control"
+                    " character.",
+                )
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            value = _number_to_str(value)
+        else:
+            raise ProtocolError(
+                "invalid_headers",
+                f"The value of header {name!r} must be a string, number or"
+                f" boolean, not {_json_type(value)}.",
+            )
+        key = name.upper().replace("-", "_")
+        if key in FORBIDDEN_HEADERS or key.startswith(FORBIDDEN_HEADER_PREFIXES):
+            continue
+        if key != "CONTENT_TYPE":
+            key = f"HTTP_{key}"
+        if key in result:
+            result[key] = f"{result[key]}, {value}"
+        else:
+            result[key] = value
+    return list(result.items()), result.get("CONTENT_TYPE")
+
+
+def _number_to_str(value: float) -> str:
+    # Match JavaScript's String(): sails.io.js clients send 7 and expect "7".
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e21:
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def _encode_query(data: dict[str, t.Any]) -> str:
+    pairs: list[tuple[str, str]] = []
+    for key, value in data.items():
+        if isinstance(value, list):
+            for item in value:
+                pairs.append((key, _query_value(key, item)))
+        else:
+            pairs.append((key, _query_value(key, value)))
+    return urlencode(pairs)
+
+
+def _query_value(key: str, value: t.Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return _number_to_str(value)
+    if value is None:
+        return ""
+    raise ProtocolError(
+        "invalid_data",
+        f"The value of {key!r} in the data must be a string, number, boolean,"
+        f" null or a list of those, not {_json_type(value)}.",
+    )
+
+
+def _json_type(value: t.Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (bytes, bytearray)):
+        return "binary data"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

@@ -1,0 +1,167 @@
+"""Replaying a socket request through the Flask app's WSGI pipeline."""
+from __future__ import annotations
+
+import io
+import logging
+import typing as t
+
+from flask import has_app_context
+from werkzeug.exceptions import InternalServerError
+
+from .protocol import SocketRequest
+from .protocol import wsgi_path
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import WSGIEnvironment
+    from flask import Flask
+
+logger = logging.getLogger("flask_sockreq")
+
+#: The environ key that holds the :class:`~flask_sockreq.sockets.Socket`.
+SOCKET_KEY = "flask_sockreq.socket"
+
+# What a request inherits from its connection's handshake besides HTTP_*.
+_CONNECTION_KEYS = (
+    "wsgi.version",
+    "wsgi.url_scheme",
+    "wsgi.errors",
+    "wsgi.multithread",
+    "wsgi.multiprocess",
+    "wsgi.run_once",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_PROTOCOL",
+    "SCRIPT_NAME",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+    "REMOTE_USER",
+    "HTTPS",
+    "flask.app",
+)
+# Handshake headers that describe the upgrade request itself, not the client.
+_REQUEST_HEADERS = frozenset(
+    {
+        "HTTP_CONNECTION",
+        "HTTP_UPGRADE",
+        "HTTP_ACCEPT",
+        "HTTP_ACCEPT_ENCODING",
+        "HTTP_CACHE_CONTROL",
+        "HTTP_PRAGMA",
+        "HTTP_RANGE",
+        "HTTP_TRANSFER_ENCODING",
+        "HTTP_TE",
+        "HTTP_EXPECT",
+        "HTTP_KEEP_ALIVE",
+        "HTTP_CONTENT_LENGTH",
+        "HTTP_CONTENT_TYPE",
+        "HTTP_PRIORITY",
+    }
+)
+_REQUEST_HEADER_PREFIXES = ("HTTP_SEC_WEBSOCKET_", "HTTP_SEC_FETCH_", "HTTP_IF_")
+
+
+def environ_template(handshake: WSGIEnvironment) -> dict[str, t.Any]:
+    """Take from a handshake environ what belongs to the connection.
+
+    That is the peer address, scheme, host, script root, cookies, the headers
+    a reverse proxy added and those that describe the client. Never the input
+    stream, the content keys, server socket keys or the handshake's request
+    line. Values ProxyFix rewrote are put back so that it runs afresh on each
+    replayed request.
+    """
+    template = {
+        key: handshake[key] for key in _CONNECTION_KEYS if key in handshake
+    }
+    for key, value in handshake.items():
+        if (
+            key.startswith("HTTP_")
+            and key not in _REQUEST_HEADERS
+            and not key.startswith(_REQUEST_HEADER_PREFIXES)
+        ):
+            template[key] = value
+    original = handshake.get("werkzeug.proxy_fix.orig")
+    if original:
+        for key, value in original.items():
+            if value is None:
+                template.pop(key, None)
+            else:
+                template[key] = value
+    return template
+
+
+def build_environ(
+    template: dict[str, t.Any], req: SocketRequest, socket: object
+) -> dict[str, t.Any]:
+    """Make the WSGI environ for one socket request."""
+    environ = template.copy()
+    path = req.path
+    script_name = environ.get("SCRIPT_NAME", "")
+    if script_name and (
+        path == script_name or path.startswith(f"{script_name}/")
+    ):
+        path = path[len(script_name) :]
+    environ["REQUEST_METHOD"] = req.method
+    environ["PATH_INFO"] = wsgi_path(path)
+    environ["QUERY_STRING"] = req.query
+    environ["REQUEST_URI"] = environ["RAW_URI"] = (
+        f"{req.path}?{req.query}" if req.query else req.path
+    )
+    body = req.body
+    if body is None:
+        environ["wsgi.input"] = io.BytesIO()
+    else:
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+    environ.update(req.headers)
+    environ[SOCKET_KEY] = socket
+    return environ
+
+
+def run(
+    app: Flask, environ: WSGIEnvironment
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Run ``environ`` through the app's WSGI pipeline and buffer the answer.
+
+    The pipeline is ``app.wsgi_app``, so WSGI middleware runs as for HTTP. An
+    exception that escapes it (``PROPAGATE_EXCEPTIONS``) is logged and answered
+    with a 500, since the client must always get its acknowledgement.
+    """
+    if has_app_context():
+        # A request context would reuse an outer app context of the same app
+        # (Flask <= 3.1), leaking g and skipping teardown_appcontext.
+        with app.app_context():
+            return _run(app, environ)
+    return _run(app, environ)
+
+
+def _run(
+    app: Flask, environ: WSGIEnvironment
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    response: list[t.Any] = []
+    chunks: list[bytes] = []
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
+    ) -> t.Callable[[bytes], object]:
+        response[:] = (status, headers)
+        return chunks.append
+
+    try:
+        app_iter = app.wsgi_app(environ, start_response)
+        try:
+            chunks.extend(app_iter)
+        finally:
+            close = getattr(app_iter, "close", None)
+            if close is not None:
+                close()
+    except Exception:
+        logger.exception(
+            "Exception on socket request %s %s",
+            environ.get("REQUEST_METHOD"),
+            environ.get("REQUEST_URI"),
+        )
+        chunks.clear()
+        app_iter = InternalServerError()(environ, start_response)
+        chunks.extend(app_iter)
+    status, headers = response
+    return int(status[:3]), headers, b"".join(chunks)

@@ -1,0 +1,74 @@
+"""``request.is_socket`` and ``request.socket``."""
+from __future__ import annotations
+
+import typing as t
+
+from flask import current_app
+
+from .replay import SOCKET_KEY
+from .sockets import Socket
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import WSGIEnvironment
+
+
+class SocketRequestMixin:
+    """Adds ``is_socket`` and ``socket`` to a request class.
+
+    :meth:`SockReq.init_app <flask_sockreq.SockReq.init_app>` mixes it into
+    the app's ``request_class``. An app that sets its own ``request_class``
+    after ``init_app`` should inherit from this mixin.
+    """
+
+    environ: WSGIEnvironment
+
+    def __init__(self, environ: WSGIEnvironment, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(environ, *args, **kwargs)  # type: ignore[call-arg]
+        socket = environ.get(SOCKET_KEY)
+        if socket is not None:
+            # What Flask-SocketIO sets in its event handlers, so that emit(),
+            # join_room() and friends work in a view serving a socket request.
+            self.sid: str = socket.id
+            self.namespace: str = socket.namespace
+
+    @property
+    def is_socket(self) -> bool:
+        """True for a request that came over a Socket.IO connection.
+
+        That is a request replayed by Flask-SockReq, and the context of a
+        Flask-SocketIO event handler. False for a plain HTTP request.
+        """
+        return SOCKET_KEY in self.environ or "sid" in self.__dict__
+
+    @property
+    def socket(self) -> t.Any:
+        """The connection the request came over.
+
+        For a socket request, the :class:`~flask_sockreq.Socket`. For an HTTP
+        request, the server's TCP socket of the connection (werkzeug's
+        development server, eventlet, gevent, gunicorn), or None where the
+        server does not expose it.
+        """
+        socket = self.environ.get(SOCKET_KEY)
+        if socket is not None:
+            return socket
+        if "sid" in self.__dict__:
+            # A Flask-SocketIO event handler: the environ is the handshake's.
+            server = current_app.extensions["socketio"].server
+            return Socket(server, self.__dict__["sid"], self.__dict__.get("namespace", "/"), self.environ)
+        return tcp_socket(self.environ)
+
+
+def tcp_socket(environ: WSGIEnvironment) -> t.Any:
+    """Find the server's TCP socket for an HTTP request's environ."""
+    # gunicorn first: engine.io puts a stand-in eventlet.input there.
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if sock is not None:
+        return sock
+    eventlet_input = environ.get("eventlet.input")
+    if eventlet_input is not None and hasattr(eventlet_input, "get_socket"):
+        return eventlet_input.get_socket()
+    # gevent.pywsgi has no public key; its input wraps the socket's file.
+    rfile = getattr(environ.get("wsgi.input"), "rfile", None)
+    raw = getattr(rfile, "raw", None)
+    return getattr(raw, "_sock", None)

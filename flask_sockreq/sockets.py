@@ -1,0 +1,124 @@
+"""The Socket.IO connection behind a socket request: ``request.socket``."""
+from __future__ import annotations
+
+import time
+import typing as t
+from urllib.parse import parse_qs
+
+from .replay import environ_template
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    import socketio
+    from _typeshed.wsgi import WSGIEnvironment
+
+
+class Socket:
+    """One client's Socket.IO connection on one namespace.
+
+    This is what ``request.socket`` is for a request that came over a socket,
+    like ``req.socket`` in Sails. It stays the same object for every request
+    of the connection.
+
+    :param server: The python-socketio server the client is connected to.
+    :param sid: The client's session id on ``namespace``.
+    :param namespace: The Socket.IO namespace.
+    :param environ: The WSGI environ of the connection's handshake.
+    """
+
+    __slots__ = ("id", "namespace", "server", "handshake", "_environ_template", "_hosts")
+
+    def __init__(
+        self,
+        server: socketio.Server,
+        sid: str,
+        namespace: str,
+        environ: WSGIEnvironment,
+    ) -> None:
+        #: The session id, the same as ``request.sid``.
+        self.id = sid
+        #: The Socket.IO namespace the client is connected to.
+        self.namespace = namespace
+        #: The python-socketio server.
+        self.server = server
+        #: What the client sent when it connected: ``headers`` (lowercase
+        #: names), ``address``, ``query`` (lists of values), ``url``,
+        #: ``secure``, ``time`` (an HTTP date) and ``issued`` (ms since the
+        #: epoch) of the socket's first request, as in the JavaScript
+        #: server's ``socket.handshake``.
+        self.handshake = _handshake(environ)
+        self._environ_template = environ_template(environ)
+        self._hosts = _hosts(environ)
+
+    @property
+    def rooms(self) -> list[str]:
+        """The rooms the socket is in, its own ``id`` room included."""
+        return list(self.server.rooms(self.id, namespace=self.namespace))
+
+    def join(self, room: str) -> None:
+        """Put the socket in ``room``."""
+        self.server.enter_room(self.id, room, namespace=self.namespace)
+
+    def leave(self, room: str) -> None:
+        """Take the socket out of ``room``."""
+        self.server.leave_room(self.id, room, namespace=self.namespace)
+
+    def emit(
+        self,
+        event: str,
+        data: t.Any = None,
+        *,
+        callback: t.Callable[..., t.Any] | None = None,
+    ) -> None:
+        """Send ``event`` with ``data`` to this socket only.
+
+        :param callback: Called with the client's acknowledgement, if any.
+        """
+        self.server.emit(
+            event, data, to=self.id, namespace=self.namespace, callback=callback
+        )
+
+    def disconnect(self) -> None:
+        """Close the connection from the server side."""
+        self.server.disconnect(self.id, namespace=self.namespace)
+
+    def __repr__(self) -> str:
+        return f"<Socket {self.id!r} on {self.namespace!r}>"
+
+
+def _handshake(environ: WSGIEnvironment) -> dict[str, t.Any]:
+    headers = {
+        key[5:].replace("_", "-").lower(): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    orig = environ.get("werkzeug.proxy_fix.orig") or {}
+    scheme = orig.get("wsgi.url_scheme", environ.get("wsgi.url_scheme", "http"))
+    host = orig.get("HTTP_HOST", environ.get("HTTP_HOST", ""))
+    path = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not path:
+        path = environ.get("PATH_INFO", "")
+        if environ.get("QUERY_STRING"):
+            path = f"{path}?{environ['QUERY_STRING']}"
+    now = time.time()
+    return {
+        "headers": headers,
+        "address": orig.get("REMOTE_ADDR", environ.get("REMOTE_ADDR")),
+        "query": parse_qs(environ.get("QUERY_STRING", "")),
+        "url": path,
+        "secure": scheme in ("https", "wss"),
+        "xdomain": "origin" in headers
+        and headers["origin"].split("://", 1)[-1] != host,
+        "time": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)),
+        "issued": int(now * 1000),
+    }
+
+
+def _hosts(environ: WSGIEnvironment) -> tuple[str, ...]:
+    # The names an absolute request URL may use: the Host the client sent,
+    # and the one a reverse proxy says it was sent to.
+    orig = environ.get("werkzeug.proxy_fix.orig") or {}
+    hosts = [orig.get("HTTP_HOST") or environ.get("HTTP_HOST", "")]
+    forwarded = environ.get("HTTP_X_FORWARDED_HOST")
+    if forwarded:
+        hosts.append(forwarded.split(",")[0].strip())
+    return tuple(host.lower() for host in hosts if host)

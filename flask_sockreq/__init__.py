@@ -1,4 +1,5 @@
 """Flask-SockReq: serve one Flask API over HTTP and over Socket.IO."""
+
 from __future__ import annotations
 
 from .extension import SockReq

@@ -1,4 +1,5 @@
 """The ``SockReq`` extension: configuration and Socket.IO registration."""
+
 from __future__ import annotations
 
 import logging
@@ -7,15 +8,14 @@ import typing as t
 
 from flask_socketio import SocketIO
 
-from .protocol import METHODS
-from .protocol import ProtocolError
 from .protocol import encode_jwr
 from .protocol import error_jwr
+from .protocol import METHODS
 from .protocol import parse_request
-from .replay import SOCKET_KEY
+from .protocol import ProtocolError
 from .replay import build_environ
-from .replay import environ_template
 from .replay import run
+from .replay import SOCKET_KEY
 from .request import SocketRequestMixin
 from .sockets import Socket
 
@@ -39,6 +39,12 @@ class SockReqState:
         self.namespace = namespace
         #: Whether an access log line is written for each socket request.
         self.access_log = access_log
+
+    @property
+    def socketio_path(self) -> str:
+        """Where the Socket.IO server answers, such as ``"/socket.io/"``."""
+        middleware = getattr(self.socketio, "sockio_mw", None)
+        return getattr(middleware, "engineio_path", "/socket.io/")
 
 
 class SockReq:
@@ -145,7 +151,9 @@ class _RequestHandler:
         self.method = method
         self.namespace = namespace
 
-    def __call__(self, sid: str, payload: t.Any = None, *args: t.Any) -> dict[str, t.Any]:
+    def __call__(
+        self, sid: str, payload: t.Any = None, *args: t.Any
+    ) -> dict[str, t.Any]:
         start = time.perf_counter()
         try:
             server = self.socketio.server
@@ -164,14 +172,15 @@ class _RequestHandler:
                 return error_jwr(
                     404, "not_enabled", "Socket requests are not enabled for this app."
                 )
+            url = payload.get("url") if isinstance(payload, dict) else None
             try:
                 req = parse_request(self.method, payload, socket._hosts)
+                environ = build_environ(
+                    socket._environ_template, req, socket, state.socketio_path
+                )
             except ProtocolError as exc:
                 jwr = exc.to_jwr()
-                url = payload.get("url") if isinstance(payload, dict) else None
             else:
-                url = req.url
-                environ = build_environ(socket._environ_template, req, socket)
                 status, headers, body = run(app, environ)
                 jwr = encode_jwr(status, headers, body, req.method)
             if state.access_log and logger.isEnabledFor(logging.INFO):
@@ -179,13 +188,17 @@ class _RequestHandler:
             return jwr
         except Exception:
             # Never leave a client without its acknowledgement.
-            logger.exception("Failed to serve a socket %s request.", self.method.upper())
+            logger.exception(
+                "Failed to serve a socket %s request.", self.method.upper()
+            )
             return error_jwr(
                 500, "internal_error", "The server failed to handle the request."
             )
 
 
-def _log_access(socket: Socket, method: str, url: t.Any, status: int, start: float) -> None:
+def _log_access(
+    socket: Socket, method: str, url: t.Any, status: int, start: float
+) -> None:
     logger.info(
         '%s - - [%s] "%s %s SOCKET" %d %.1fms sid=%s',
         socket.handshake["address"],

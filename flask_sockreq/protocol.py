@@ -5,6 +5,7 @@ after its method with a payload ``{"url", "data", "headers", "method"}``; the
 answer is a JWR (JSON WebSocket Response) ``{"body", "headers", "statusCode"}``
 sent back as the event's acknowledgement, as sails.io.js expects.
 """
+
 from __future__ import annotations
 
 import json
@@ -157,8 +158,7 @@ def parse_request(
         if not isinstance(data, dict):
             raise ProtocolError(
                 "invalid_data",
-                "Form-encoded data must be an object, not"
-                f" {_json_type(data)}.",
+                f"Form-encoded data must be an object, not {_json_type(data)}.",
             )
         body = _encode_query(data).encode("ascii")
     else:
@@ -214,8 +214,10 @@ def _decode_body(status: int, content_type: str, body: bytes, method: str) -> t.
         except ValueError:
             pass  # not JSON after all: hand it over as text
         return _decode_text(body, params)
-    if mimetype.startswith(_TEXT_TYPES) or mimetype.endswith("+xml") or (
-        "charset=" in params.lower()
+    if (
+        mimetype.startswith(_TEXT_TYPES)
+        or mimetype.endswith("+xml")
+        or ("charset=" in params.lower())
     ):
         return _decode_text(body, params)
     return body
@@ -243,19 +245,18 @@ def _split_url(url: t.Any, hosts: tuple[str, ...]) -> tuple[str, str]:
     if len(url) > MAX_URL_LENGTH:
         raise ProtocolError(
             "uri_too_long",
-            f"The url is {len(url)} characters long; the limit is"
-            f" {MAX_URL_LENGTH}.",
+            f"The url is {len(url)} characters long; the limit is {MAX_URL_LENGTH}.",
             414,
         )
     if _CONTROL.search(url):
-        raise ProtocolError(
-            "invalid_url", "The url contains a control character."
-        )
+        raise ProtocolError("invalid_url", "The url contains a control character.")
     if not url.startswith("/") or url.startswith("//"):
         try:
             parts = urlsplit(url)
         except ValueError:
-            raise ProtocolError("invalid_url", f"The url {url!r} is not valid.") from None
+            raise ProtocolError(
+                "invalid_url", f"The url {url!r} is not valid."
+            ) from None
         if parts.scheme not in ("http", "https", "ws", "wss", ""):
             raise ProtocolError(
                 "invalid_url",
@@ -306,8 +307,7 @@ def _parse_headers(
             if _CONTROL.search(value.replace("\t", " ")):
                 raise ProtocolError(
                     "invalid_headers",
-                    f"The value of header {name!r} contains a control"
-                    " character.",
+                    f"The value of header {name!r} contains a control character.",
                 )
         elif isinstance(value, bool):
             value = "true" if value else "false"

@@ -1,4 +1,5 @@
 """Replaying a socket request through the Flask app's WSGI pipeline."""
+
 from __future__ import annotations
 
 import io
@@ -8,6 +9,7 @@ import typing as t
 from flask import has_app_context
 from werkzeug.exceptions import InternalServerError
 
+from .protocol import ProtocolError
 from .protocol import SocketRequest
 from .protocol import wsgi_path
 
@@ -69,9 +71,7 @@ def environ_template(handshake: WSGIEnvironment) -> dict[str, t.Any]:
     line. Values ProxyFix rewrote are put back so that it runs afresh on each
     replayed request.
     """
-    template = {
-        key: handshake[key] for key in _CONNECTION_KEYS if key in handshake
-    }
+    template = {key: handshake[key] for key in _CONNECTION_KEYS if key in handshake}
     for key, value in handshake.items():
         if (
             key.startswith("HTTP_")
@@ -90,16 +90,28 @@ def environ_template(handshake: WSGIEnvironment) -> dict[str, t.Any]:
 
 
 def build_environ(
-    template: dict[str, t.Any], req: SocketRequest, socket: object
+    template: dict[str, t.Any],
+    req: SocketRequest,
+    socket: object,
+    socketio_path: str = "/socket.io/",
 ) -> dict[str, t.Any]:
-    """Make the WSGI environ for one socket request."""
+    """Make the WSGI environ for one socket request.
+
+    :param socketio_path: Where the Socket.IO server answers, with slashes
+        around it. Such URLs are refused: they would reach Engine.IO.
+    :raise ProtocolError: If the URL is under ``socketio_path``.
+    """
     environ = template.copy()
     path = req.path
     script_name = environ.get("SCRIPT_NAME", "")
-    if script_name and (
-        path == script_name or path.startswith(f"{script_name}/")
-    ):
+    if script_name and (path == script_name or path.startswith(f"{script_name}/")):
         path = path[len(script_name) :]
+    if path.startswith(socketio_path) or path == socketio_path[:-1]:
+        raise ProtocolError(
+            "invalid_url",
+            f"The url {req.url!r} is under the Socket.IO path"
+            f" {socketio_path!r}, which socket requests cannot reach.",
+        )
     environ["REQUEST_METHOD"] = req.method
     environ["PATH_INFO"] = wsgi_path(path)
     environ["QUERY_STRING"] = req.query

@@ -1,4 +1,5 @@
 """``request.is_socket`` and ``request.socket``."""
+
 from __future__ import annotations
 
 import typing as t
@@ -50,12 +51,15 @@ class SocketRequestMixin:
         server does not expose it.
         """
         socket = self.environ.get(SOCKET_KEY)
-        if socket is not None:
+        sid = self.__dict__.get("sid")
+        if socket is not None and (sid is None or socket.id == sid):
             return socket
-        if "sid" in self.__dict__:
-            # A Flask-SocketIO event handler: the environ is the handshake's.
+        if sid is not None:
+            # A Flask-SocketIO event handler, on a namespace that has not
+            # served a socket request: the environ is the handshake's.
             server = current_app.extensions["socketio"].server
-            return Socket(server, self.__dict__["sid"], self.__dict__.get("namespace", "/"), self.environ)
+            namespace = self.__dict__.get("namespace") or "/"
+            return Socket(server, sid, namespace, self.environ)
         return tcp_socket(self.environ)
 
 

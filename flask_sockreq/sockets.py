@@ -1,4 +1,5 @@
 """The Socket.IO connection behind a socket request: ``request.socket``."""
+
 from __future__ import annotations
 
 import time
@@ -25,7 +26,14 @@ class Socket:
     :param environ: The WSGI environ of the connection's handshake.
     """
 
-    __slots__ = ("id", "namespace", "server", "handshake", "_environ_template", "_hosts")
+    __slots__ = (
+        "id",
+        "namespace",
+        "server",
+        "handshake",
+        "_environ_template",
+        "_hosts",
+    )
 
     def __init__(
         self,

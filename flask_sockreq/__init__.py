@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .exposure import exclude
+from .exposure import expose
 from .extension import SockReq
 from .extension import SockReqState
 from .protocol import METHODS
@@ -18,4 +20,6 @@ __all__ = [
     "SockReqState",
     "Socket",
     "SocketRequestMixin",
+    "exclude",
+    "expose",
 ]

@@ -3,42 +3,82 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import typing as t
 
 from flask_socketio import SocketIO
 
+from .connection import Connection
+from .connection import CONNECTION_KEY
+from .exposure import check_exposed
+from .exposure import exclude
 from .protocol import encode_jwr
 from .protocol import error_jwr
+from .protocol import FORBIDDEN_HEADERS
 from .protocol import METHODS
 from .protocol import parse_request
 from .protocol import ProtocolError
 from .replay import build_environ
 from .replay import run
-from .replay import SOCKET_KEY
 from .request import SocketRequestMixin
-from .sockets import Socket
+from .sync import CookieSync
+from .sync import redeem_view
+from .sync import SYNC_HEADER
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
 logger = logging.getLogger("flask_sockreq")
 
+_DEFAULTS: dict[str, t.Any] = {
+    "SOCKREQ_NAMESPACE": "/",
+    "SOCKREQ_ACCESS_LOG": True,
+    "SOCKREQ_FORBIDDEN_HEADERS": (),
+    "SOCKREQ_EXPOSE_ALL": True,
+    "SOCKREQ_ALLOW_NO_ORIGIN": True,
+    "SOCKREQ_MAX_INFLIGHT": 32,
+    "SOCKREQ_TIMEOUT": 30.0,
+    "SOCKREQ_COOKIE_SYNC": False,
+    "SOCKREQ_COOKIE_SYNC_URL": "/_sockreq/cookies",
+    "SOCKREQ_COOKIE_SYNC_MAX_AGE": 30.0,
+}
+
 
 class SockReqState:
-    """What :class:`SockReq` keeps for one app, in ``app.extensions["sockreq"]``."""
+    """What :class:`SockReq` keeps for one app, in ``app.extensions["sockreq"]``.
 
-    def __init__(
-        self, extension: SockReq, socketio: SocketIO, namespace: str, access_log: bool
-    ) -> None:
+    The config is read once, by ``init_app``.
+    """
+
+    def __init__(self, extension: SockReq, socketio: SocketIO, config: t.Any) -> None:
         #: The :class:`SockReq` instance.
         self.extension = extension
         #: The Flask-SocketIO instance that carries the socket requests.
         self.socketio = socketio
-        #: The Socket.IO namespace the request events are served on.
-        self.namespace = namespace
-        #: Whether an access log line is written for each socket request.
-        self.access_log = access_log
+        #: ``SOCKREQ_NAMESPACE``
+        self.namespace: str = config["SOCKREQ_NAMESPACE"]
+        #: ``SOCKREQ_ACCESS_LOG``
+        self.access_log = bool(config["SOCKREQ_ACCESS_LOG"])
+        #: The payload headers that are dropped, in WSGI form (``X_REAL_IP``).
+        self.forbidden_headers = FORBIDDEN_HEADERS | {
+            name.upper().replace("-", "_")
+            for name in config["SOCKREQ_FORBIDDEN_HEADERS"]
+        }
+        #: ``SOCKREQ_EXPOSE_ALL``
+        self.expose_all = bool(config["SOCKREQ_EXPOSE_ALL"])
+        #: ``SOCKREQ_ALLOW_NO_ORIGIN``
+        self.allow_no_origin = bool(config["SOCKREQ_ALLOW_NO_ORIGIN"])
+        #: ``SOCKREQ_MAX_INFLIGHT``
+        self.max_inflight: int | None = config["SOCKREQ_MAX_INFLIGHT"]
+        #: ``SOCKREQ_TIMEOUT``
+        self.timeout: float | None = config["SOCKREQ_TIMEOUT"]
+        #: The pending cookie sync tokens, if ``SOCKREQ_COOKIE_SYNC`` is on.
+        self.cookie_sync = (
+            CookieSync(config["SOCKREQ_COOKIE_SYNC_MAX_AGE"])
+            if config["SOCKREQ_COOKIE_SYNC"]
+            else None
+        )
 
     @property
     def socketio_path(self) -> str:
@@ -66,22 +106,23 @@ class SockReq:
     :param socketio: The Flask-SocketIO instance to serve on. If None, the
         app's own (``app.extensions["socketio"]``) is used, or a new one is
         created for the app.
-    :param namespace: The default for ``SOCKREQ_NAMESPACE``.
-    :param access_log: The default for ``SOCKREQ_ACCESS_LOG``.
+    :param options: Defaults for the config keys, by their lowercase names
+        without the prefix: ``namespace="/api"`` is the default of
+        ``SOCKREQ_NAMESPACE``. The app's config wins.
     """
 
     def __init__(
         self,
         app: Flask | None = None,
         socketio: SocketIO | None = None,
-        *,
-        namespace: str = "/",
-        access_log: bool = True,
+        **options: t.Any,
     ) -> None:
-        self._defaults = {
-            "SOCKREQ_NAMESPACE": namespace,
-            "SOCKREQ_ACCESS_LOG": access_log,
-        }
+        self._defaults = dict(_DEFAULTS)
+        for name, value in options.items():
+            key = f"SOCKREQ_{name.upper()}"
+            if key not in _DEFAULTS:
+                raise TypeError(f"SockReq() got an unknown option {name!r}.")
+            self._defaults[key] = value
         if app is not None:
             self.init_app(app, socketio)
 
@@ -103,16 +144,23 @@ class SockReq:
             )
         for key, value in self._defaults.items():
             app.config.setdefault(key, value)
-        namespace = app.config["SOCKREQ_NAMESPACE"]
-        access_log = bool(app.config["SOCKREQ_ACCESS_LOG"])
         if socketio is None:
             socketio = app.extensions.get("socketio") or SocketIO(app)
-        app.extensions["sockreq"] = SockReqState(self, socketio, namespace, access_log)
+        state = SockReqState(self, socketio, app.config)
+        app.extensions["sockreq"] = state
         if not issubclass(app.request_class, SocketRequestMixin):
             base = app.request_class
             app.request_class = type(base.__name__, (SocketRequestMixin, base), {})
-        _register(socketio, namespace)
-        if access_log and logger.level == logging.NOTSET:
+        # First, so that no other hook sees a socket request for a hidden route.
+        app.before_request_funcs.setdefault(None, []).insert(0, check_exposed)
+        if state.cookie_sync is not None:
+            app.add_url_rule(
+                app.config["SOCKREQ_COOKIE_SYNC_URL"],
+                "sockreq_cookie_sync",
+                exclude(redeem_view),
+            )
+        _register(socketio, state.namespace)
+        if state.access_log and logger.level == logging.NOTSET:
             # As werkzeug does for its own access log: visible by default.
             logger.setLevel(logging.INFO)
             if not logger.hasHandlers():
@@ -162,29 +210,39 @@ class _RequestHandler:
                 return error_jwr(
                     400, "not_connected", "The socket is no longer connected."
                 )
-            socket = handshake.get(SOCKET_KEY)
-            if socket is None or socket.id != sid:
-                socket = Socket(server, sid, self.namespace, handshake)
-                handshake[SOCKET_KEY] = socket
+            conn = handshake.get(CONNECTION_KEY)
+            if conn is None or conn.socket.id != sid:
+                conn = Connection(server, sid, self.namespace, handshake)
+                handshake[CONNECTION_KEY] = conn
             app = handshake["flask.app"]
-            state = app.extensions.get("sockreq")
+            state: SockReqState | None = app.extensions.get("sockreq")
             if state is None:
                 return error_jwr(
                     404, "not_enabled", "Socket requests are not enabled for this app."
                 )
-            url = payload.get("url") if isinstance(payload, dict) else None
-            try:
-                req = parse_request(self.method, payload, socket._hosts)
-                environ = build_environ(
-                    socket._environ_template, req, socket, state.socketio_path
+            if not (conn.has_origin or state.allow_no_origin):
+                jwr = error_jwr(
+                    403,
+                    "origin_required",
+                    "This server serves socket requests only to connections"
+                    " that sent an Origin header.",
                 )
-            except ProtocolError as exc:
-                jwr = exc.to_jwr()
+            elif not conn.acquire(state.max_inflight):
+                jwr = error_jwr(
+                    429,
+                    "too_many_requests",
+                    f"This socket already has {state.max_inflight} requests in"
+                    " flight; wait for their answers before sending more.",
+                )
+            elif state.timeout is None:
+                try:
+                    jwr = _serve(app, state, conn, self.method, payload)
+                finally:
+                    conn.release()
             else:
-                status, headers, body = run(app, environ)
-                jwr = encode_jwr(status, headers, body, req.method)
+                jwr = _serve_with_deadline(app, state, conn, self.method, payload)
             if state.access_log and logger.isEnabledFor(logging.INFO):
-                _log_access(socket, self.method, url, jwr["statusCode"], start)
+                _log_access(conn, self.method, payload, jwr["statusCode"], start)
             return jwr
         except Exception:
             # Never leave a client without its acknowledgement.
@@ -196,16 +254,85 @@ class _RequestHandler:
             )
 
 
+def _serve(
+    app: Flask, state: SockReqState, conn: Connection, method: str, payload: t.Any
+) -> dict[str, t.Any]:
+    try:
+        req = parse_request(method, payload, conn.hosts, state.forbidden_headers)
+        environ = build_environ(
+            conn.template,
+            req,
+            conn.socket,
+            state.socketio_path,
+            conn.jar.header_for(req.path, conn.secure),
+        )
+    except ProtocolError as exc:
+        return exc.to_jwr()
+    status, headers, body = run(app, environ)
+    set_cookies = [value for name, value in headers if name.lower() == "set-cookie"]
+    jwr = encode_jwr(status, headers, body, req.method)
+    if set_cookies:
+        conn.jar.update(set_cookies, req.path)
+        if state.cookie_sync is not None:
+            jwr["headers"][SYNC_HEADER] = state.cookie_sync.issue(
+                conn.socket.id, set_cookies
+            )
+    return jwr
+
+
+def _serve_with_deadline(
+    app: Flask, state: SockReqState, conn: Connection, method: str, payload: t.Any
+) -> dict[str, t.Any]:
+    # The view runs in a task of its own so that the client gets its answer
+    # at the deadline while the view goes on; its late result is dropped.
+    server = state.socketio.server
+    done = server.eio.create_event()
+    lock = threading.Lock()
+    outcome: dict[str, t.Any] = {}
+
+    def serve() -> None:
+        try:
+            jwr = _serve(app, state, conn, method, payload)
+        finally:
+            conn.release()
+        with lock:
+            late = outcome.setdefault("jwr", jwr) is not jwr
+        done.set()
+        if late:
+            logger.warning(
+                "Dropped the late %s response to socket request %s %s from %s:"
+                " the client was answered 504 after %s s.",
+                jwr["statusCode"],
+                method.upper(),
+                _url(payload),
+                conn.socket.id,
+                state.timeout,
+            )
+
+    server.start_background_task(serve)
+    done.wait(state.timeout)
+    timeout_jwr = error_jwr(
+        504, "timeout", f"The server did not answer within {state.timeout} seconds."
+    )
+    with lock:
+        return t.cast(dict[str, t.Any], outcome.setdefault("jwr", timeout_jwr))
+
+
+def _url(payload: t.Any) -> str:
+    url = payload.get("url") if isinstance(payload, dict) else None
+    return url if isinstance(url, str) else "-"
+
+
 def _log_access(
-    socket: Socket, method: str, url: t.Any, status: int, start: float
+    conn: Connection, method: str, payload: t.Any, status: int, start: float
 ) -> None:
     logger.info(
         '%s - - [%s] "%s %s SOCKET" %d %.1fms sid=%s',
-        socket.handshake["address"],
+        conn.template.get("REMOTE_ADDR", "-"),
         time.strftime("%d/%b/%Y %H:%M:%S"),
         method.upper(),
-        url if isinstance(url, str) else "-",
+        _url(payload),
         status,
         (time.perf_counter() - start) * 1000,
-        socket.id,
+        conn.socket.id,
     )

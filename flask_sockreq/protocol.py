@@ -101,7 +101,10 @@ def error_jwr(status: int, code: str, message: str) -> dict[str, t.Any]:
 
 
 def parse_request(
-    method: str, payload: t.Any, hosts: tuple[str, ...] = ()
+    method: str,
+    payload: t.Any,
+    hosts: tuple[str, ...] = (),
+    forbidden: frozenset[str] = FORBIDDEN_HEADERS,
 ) -> SocketRequest:
     """Validate a request payload.
 
@@ -109,6 +112,8 @@ def parse_request(
     :param payload: The event's first argument as decoded by Socket.IO.
     :param hosts: The host names (with port) that an absolute URL may name:
         those of the connection's handshake.
+    :param forbidden: The payload headers to drop, in WSGI form. Those
+        starting with ``X_FORWARDED_``, ``PROXY_`` or ``SEC_`` always are.
     :raise ProtocolError: If anything in the payload is malformed.
     """
     if not isinstance(payload, dict):
@@ -127,7 +132,7 @@ def parse_request(
             f" {method!r} it was sent on.",
         )
     path, query = _split_url(payload.get("url"), hosts)
-    headers, content_type = _parse_headers(payload.get("headers"))
+    headers, content_type = _parse_headers(payload.get("headers"), forbidden)
     data = payload.get("data")
     body: bytes | None = None
     if data is None:
@@ -287,7 +292,7 @@ def _split_url(url: t.Any, hosts: tuple[str, ...]) -> tuple[str, str]:
 
 
 def _parse_headers(
-    headers: t.Any,
+    headers: t.Any, forbidden: frozenset[str]
 ) -> tuple[list[tuple[str, str]], str | None]:
     if headers is None:
         return [], None
@@ -320,7 +325,7 @@ def _parse_headers(
                 f" boolean, not {_json_type(value)}.",
             )
         key = name.upper().replace("-", "_")
-        if key in FORBIDDEN_HEADERS or key.startswith(FORBIDDEN_HEADER_PREFIXES):
+        if key in forbidden or key.startswith(FORBIDDEN_HEADER_PREFIXES):
             continue
         if key != "CONTENT_TYPE":
             key = f"HTTP_{key}"

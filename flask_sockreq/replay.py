@@ -94,8 +94,11 @@ def build_environ(
     req: SocketRequest,
     socket: object,
     socketio_path: str = "/socket.io/",
+    cookie: str | None = None,
 ) -> dict[str, t.Any]:
     """Make the WSGI environ for one socket request.
+
+    :param cookie: The ``Cookie`` header from the connection's cookie jar.
 
     :param socketio_path: Where the Socket.IO server answers, with slashes
         around it. Such URLs are refused: they would reach Engine.IO.
@@ -125,6 +128,10 @@ def build_environ(
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
     environ.update(req.headers)
+    if cookie is None:
+        environ.pop("HTTP_COOKIE", None)
+    else:
+        environ["HTTP_COOKIE"] = cookie
     environ[SOCKET_KEY] = socket
     return environ
 

@@ -6,8 +6,6 @@ import time
 import typing as t
 from urllib.parse import parse_qs
 
-from .replay import environ_template
-
 if t.TYPE_CHECKING:  # pragma: no cover
     import socketio
     from _typeshed.wsgi import WSGIEnvironment
@@ -26,14 +24,7 @@ class Socket:
     :param environ: The WSGI environ of the connection's handshake.
     """
 
-    __slots__ = (
-        "id",
-        "namespace",
-        "server",
-        "handshake",
-        "_environ_template",
-        "_hosts",
-    )
+    __slots__ = ("id", "namespace", "server", "handshake")
 
     def __init__(
         self,
@@ -54,8 +45,6 @@ class Socket:
         #: epoch) of the socket's first request, as in the JavaScript
         #: server's ``socket.handshake``.
         self.handshake = _handshake(environ)
-        self._environ_template = environ_template(environ)
-        self._hosts = _hosts(environ)
 
     @property
     def rooms(self) -> list[str]:
@@ -119,14 +108,3 @@ def _handshake(environ: WSGIEnvironment) -> dict[str, t.Any]:
         "time": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)),
         "issued": int(now * 1000),
     }
-
-
-def _hosts(environ: WSGIEnvironment) -> tuple[str, ...]:
-    # The names an absolute request URL may use: the Host the client sent,
-    # and the one a reverse proxy says it was sent to.
-    orig = environ.get("werkzeug.proxy_fix.orig") or {}
-    hosts = [orig.get("HTTP_HOST") or environ.get("HTTP_HOST", "")]
-    forwarded = environ.get("HTTP_X_FORWARDED_HOST")
-    if forwarded:
-        hosts.append(forwarded.split(",")[0].strip())
-    return tuple(host.lower() for host in hosts if host)

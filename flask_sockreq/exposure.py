@@ -59,10 +59,17 @@ def is_exposed(view: t.Any, blueprints: t.Iterable[t.Any], default: bool) -> boo
 def check_exposed() -> None:
     """A ``before_request`` function: 404 for a socket request to a route kept
     off the socket."""
-    if request.url_rule is None or SOCKET_KEY not in request.environ:
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if SOCKET_KEY not in req.environ or req.url_rule is None:
         return
-    app = current_app
-    view = app.view_functions.get(request.endpoint or "")
-    blueprints = (app.blueprints.get(name) for name in request.blueprints)
-    if not is_exposed(view, blueprints, app.extensions["sockreq"].expose_all):
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    decisions = app.extensions["sockreq"].exposed
+    endpoint = req.endpoint
+    exposed = decisions.get(endpoint)
+    if exposed is None:
+        view = app.view_functions.get(endpoint)
+        blueprints = [app.blueprints.get(name) for name in req.blueprints]
+        exposed = is_exposed(view, blueprints, app.extensions["sockreq"].expose_all)
+        decisions[endpoint] = exposed
+    if not exposed:
         raise NotFound()

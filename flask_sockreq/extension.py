@@ -67,6 +67,8 @@ class SockReqState:
         }
         #: ``SOCKREQ_EXPOSE_ALL``
         self.expose_all = bool(config["SOCKREQ_EXPOSE_ALL"])
+        #: Whether each endpoint answers over the socket, as first looked up.
+        self.exposed: dict[str, bool] = {}
         #: ``SOCKREQ_ALLOW_NO_ORIGIN``
         self.allow_no_origin = bool(config["SOCKREQ_ALLOW_NO_ORIGIN"])
         #: ``SOCKREQ_MAX_INFLIGHT``

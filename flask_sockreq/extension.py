@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import typing as t
 
+from flask import Response
+from flask import send_from_directory
 from flask_socketio import SocketIO
 
 from .connection import Connection
@@ -31,6 +34,8 @@ if t.TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("flask_sockreq")
 
+_STATIC = os.path.join(os.path.dirname(__file__), "static")
+
 _DEFAULTS: dict[str, t.Any] = {
     "SOCKREQ_NAMESPACE": "/",
     "SOCKREQ_ACCESS_LOG": True,
@@ -42,6 +47,7 @@ _DEFAULTS: dict[str, t.Any] = {
     "SOCKREQ_COOKIE_SYNC": False,
     "SOCKREQ_COOKIE_SYNC_URL": "/_sockreq/cookies",
     "SOCKREQ_COOKIE_SYNC_MAX_AGE": 30.0,
+    "SOCKREQ_CLIENT_URL": "/sockreq.js",
 }
 
 
@@ -161,6 +167,10 @@ class SockReq:
                 "sockreq_cookie_sync",
                 exclude(redeem_view),
             )
+        if app.config["SOCKREQ_CLIENT_URL"]:
+            app.add_url_rule(
+                app.config["SOCKREQ_CLIENT_URL"], "sockreq_client", client_script
+            )
         _register(socketio, state.namespace)
         if state.access_log and logger.level == logging.NOTSET:
             # As werkzeug does for its own access log: visible by default.
@@ -172,6 +182,13 @@ class SockReq:
     def socketio_for(app: Flask) -> SocketIO:
         """The Flask-SocketIO instance serving ``app``'s socket requests."""
         return t.cast(SockReqState, app.extensions["sockreq"]).socketio
+
+
+def client_script() -> Response:
+    """Serve the browser client, ``static/sockreq.js``."""
+    return send_from_directory(
+        _STATIC, "sockreq.js", mimetype="text/javascript", max_age=3600
+    )
 
 
 def _register(socketio: SocketIO, namespace: str) -> None:

@@ -1,0 +1,1 @@
+/* Flask-SockReq browser client: written for issue 5. */

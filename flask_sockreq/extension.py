@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 import typing as t
 
 from flask import Response
 from flask import send_from_directory
 from flask_socketio import SocketIO
+from socketio import packet as sio_packet
 
+from . import acks
 from .connection import Connection
 from .connection import CONNECTION_KEY
 from .exposure import check_exposed
@@ -81,12 +82,34 @@ class SockReqState:
         self.max_inflight: int | None = config["SOCKREQ_MAX_INFLIGHT"]
         #: ``SOCKREQ_TIMEOUT``
         self.timeout: float | None = config["SOCKREQ_TIMEOUT"]
+        self._watchdog: acks.Watchdog | None = None
         #: The pending cookie sync tokens, if ``SOCKREQ_COOKIE_SYNC`` is on.
         self.cookie_sync = (
             CookieSync(config["SOCKREQ_COOKIE_SYNC_MAX_AGE"])
             if config["SOCKREQ_COOKIE_SYNC"]
             else None
         )
+
+    def watchdog(self, server: t.Any) -> acks.Watchdog:
+        """The watchdog that answers this app's overdue requests."""
+        if self._watchdog is None or self._watchdog.server is not server:
+            self._watchdog = acks.Watchdog(server, self.timeout_jwr)
+        return self._watchdog
+
+    def timeout_jwr(self) -> dict[str, t.Any]:
+        return error_jwr(
+            504, "timeout", f"The server did not answer within {self.timeout} seconds."
+        )
+
+    def pipeline(self, app: Flask) -> t.Any:
+        """The WSGI callable a socket request of ``app`` runs through."""
+        wsgi_app: t.Any = app.wsgi_app
+        middleware = getattr(self.socketio, "sockio_mw", None)
+        if wsgi_app is middleware:
+            # Nothing wraps Flask-SocketIO's middleware, which would only copy
+            # the environ and hand it on: call what it wraps.
+            return middleware.wsgi_app
+        return wsgi_app
 
     @property
     def socketio_path(self) -> str:
@@ -206,6 +229,23 @@ def _register(socketio: SocketIO, namespace: str) -> None:
         socketio.handlers.append((method, handler, namespace))
         if socketio.server is not None:
             socketio.server.on(method, handler, namespace=namespace)
+    if socketio.server is not None:
+        acks.install(socketio.server, namespace, METHODS)
+    else:
+        serializer = socketio.server_options.get("serializer", "default")
+        if serializer in ("default", "msgpack"):
+            serializer = _serializer_class(serializer)
+        socketio.server_options["serializer"] = acks.tagging_class(
+            serializer, namespace, METHODS
+        )
+
+
+def _serializer_class(name: str) -> type:
+    if name == "msgpack":
+        from socketio.msgpack_packet import MsgPackPacket
+
+        return t.cast(type, MsgPackPacket)
+    return t.cast(type, sio_packet.Packet)
 
 
 class _RequestHandler:
@@ -218,59 +258,104 @@ class _RequestHandler:
         self.method = method
         self.namespace = namespace
 
-    def __call__(
-        self, sid: str, payload: t.Any = None, *args: t.Any
-    ) -> dict[str, t.Any]:
+    def __call__(self, sid: str, payload: t.Any = None, *args: t.Any) -> t.Any:
         start = time.perf_counter()
+        ack_id = (
+            payload.pop(acks.ACK_KEY, _UNTAGGED)
+            if isinstance(payload, dict)
+            else _UNTAGGED
+        )
+        server = self.socketio.server
         try:
-            server = self.socketio.server
-            handshake = server.get_environ(sid, namespace=self.namespace)
-            if handshake is None:
-                return error_jwr(
-                    400, "not_connected", "The socket is no longer connected."
-                )
-            conn = handshake.get(CONNECTION_KEY)
-            if conn is None or conn.socket.id != sid:
-                conn = Connection(server, sid, self.namespace, handshake)
-                handshake[CONNECTION_KEY] = conn
-            app = handshake["flask.app"]
-            state: SockReqState | None = app.extensions.get("sockreq")
-            if state is None:
-                return error_jwr(
-                    404, "not_enabled", "Socket requests are not enabled for this app."
-                )
-            if not (conn.has_origin or state.allow_no_origin):
-                jwr = error_jwr(
-                    403,
-                    "origin_required",
-                    "This server serves socket requests only to connections"
-                    " that sent an Origin header.",
-                )
-            elif not conn.acquire(state.max_inflight):
-                jwr = error_jwr(
-                    429,
-                    "too_many_requests",
-                    f"This socket already has {state.max_inflight} requests in"
-                    " flight; wait for their answers before sending more.",
-                )
-            elif state.timeout is None:
-                try:
-                    jwr = _serve(app, state, conn, self.method, payload)
-                finally:
-                    conn.release()
-            else:
-                jwr = _serve_with_deadline(app, state, conn, self.method, payload)
-            if state.access_log and logger.isEnabledFor(logging.INFO):
-                _log_access(conn, self.method, payload, jwr["statusCode"], start)
-            return jwr
+            jwr = self._handle(server, sid, payload, ack_id, start)
         except Exception:
             # Never leave a client without its acknowledgement.
             logger.exception(
                 "Failed to serve a socket %s request.", self.method.upper()
             )
-            return error_jwr(
+            jwr = error_jwr(
                 500, "internal_error", "The server failed to handle the request."
             )
+        if jwr is None:
+            return server.not_handled  # the watchdog has answered already
+        if ack_id is None:
+            logger.debug(
+                "Dropped the %s response to socket request %s %s from %s: it"
+                " was sent without an acknowledgement callback.",
+                jwr["statusCode"],
+                self.method.upper(),
+                _url(payload),
+                sid,
+            )
+        return jwr
+
+    def _handle(
+        self,
+        server: t.Any,
+        sid: str,
+        payload: t.Any,
+        ack_id: t.Any,
+        start: float,
+    ) -> dict[str, t.Any] | None:
+        handshake = server.get_environ(sid, namespace=self.namespace)
+        if handshake is None:
+            return error_jwr(400, "not_connected", "The socket is no longer connected.")
+        conn = handshake.get(CONNECTION_KEY)
+        if conn is None or conn.socket.id != sid:
+            conn = Connection(server, sid, self.namespace, handshake)
+            handshake[CONNECTION_KEY] = conn
+        app = handshake["flask.app"]
+        state: SockReqState | None = app.extensions.get("sockreq")
+        if state is None:
+            return error_jwr(
+                404, "not_enabled", "Socket requests are not enabled for this app."
+            )
+        if ack_id is _UNTAGGED and not acks.is_installed(server):
+            # A server created after init_app with a serializer of its own:
+            # from the next request on, ack ids are known and deadlines kept.
+            acks.install(server, self.namespace, METHODS)
+        late = False
+        if not (conn.has_origin or state.allow_no_origin):
+            jwr = error_jwr(
+                403,
+                "origin_required",
+                "This server serves socket requests only to connections that"
+                " sent an Origin header.",
+            )
+        elif not conn.acquire(state.max_inflight):
+            jwr = error_jwr(
+                429,
+                "too_many_requests",
+                f"This socket already has {state.max_inflight} requests in"
+                " flight; wait for their answers before sending more.",
+            )
+        else:
+            pending = None
+            if state.timeout is not None and isinstance(ack_id, int):
+                watchdog = state.watchdog(server)
+                pending = watchdog.track(sid, self.namespace, ack_id, state.timeout)
+            try:
+                jwr = _serve(app, state, conn, self.method, payload)
+            finally:
+                conn.release()
+            late = pending is not None and not watchdog.finish(pending)
+            if late:
+                logger.warning(
+                    "Dropped the late %s response to socket request %s %s from"
+                    " %s: the client was answered 504 after %s s.",
+                    jwr["statusCode"],
+                    self.method.upper(),
+                    _url(payload),
+                    sid,
+                    state.timeout,
+                )
+        if state.access_log and logger.isEnabledFor(logging.INFO):
+            status = 504 if late else jwr["statusCode"]
+            _log_access(conn, self.method, payload, status, start)
+        return None if late else jwr
+
+
+_UNTAGGED = object()
 
 
 def _serve(
@@ -287,7 +372,7 @@ def _serve(
         )
     except ProtocolError as exc:
         return exc.to_jwr()
-    status, headers, body = run(app, environ)
+    status, headers, body = run(app, state.pipeline(app), environ)
     set_cookies = [value for name, value in headers if name.lower() == "set-cookie"]
     jwr = encode_jwr(status, headers, body, req.method)
     if set_cookies:
@@ -297,44 +382,6 @@ def _serve(
                 conn.socket.id, set_cookies
             )
     return jwr
-
-
-def _serve_with_deadline(
-    app: Flask, state: SockReqState, conn: Connection, method: str, payload: t.Any
-) -> dict[str, t.Any]:
-    # The view runs in a task of its own so that the client gets its answer
-    # at the deadline while the view goes on; its late result is dropped.
-    server = state.socketio.server
-    done = server.eio.create_event()
-    lock = threading.Lock()
-    outcome: dict[str, t.Any] = {}
-
-    def serve() -> None:
-        try:
-            jwr = _serve(app, state, conn, method, payload)
-        finally:
-            conn.release()
-        with lock:
-            late = outcome.setdefault("jwr", jwr) is not jwr
-        done.set()
-        if late:
-            logger.warning(
-                "Dropped the late %s response to socket request %s %s from %s:"
-                " the client was answered 504 after %s s.",
-                jwr["statusCode"],
-                method.upper(),
-                _url(payload),
-                conn.socket.id,
-                state.timeout,
-            )
-
-    server.start_background_task(serve)
-    done.wait(state.timeout)
-    timeout_jwr = error_jwr(
-        504, "timeout", f"The server did not answer within {state.timeout} seconds."
-    )
-    with lock:
-        return t.cast(dict[str, t.Any], outcome.setdefault("jwr", timeout_jwr))
 
 
 def _url(payload: t.Any) -> str:

@@ -14,6 +14,7 @@ from .protocol import SocketRequest
 from .protocol import wsgi_path
 
 if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import WSGIApplication
     from _typeshed.wsgi import WSGIEnvironment
     from flask import Flask
 
@@ -109,14 +110,15 @@ def build_environ(
     script_name = environ.get("SCRIPT_NAME", "")
     if script_name and (path == script_name or path.startswith(f"{script_name}/")):
         path = path[len(script_name) :]
-    if path.startswith(socketio_path) or path == socketio_path[:-1]:
+    path_info = wsgi_path(path)
+    if path_info.startswith(socketio_path) or path_info == socketio_path[:-1]:
         raise ProtocolError(
             "invalid_url",
             f"The url {req.url!r} is under the Socket.IO path"
             f" {socketio_path!r}, which socket requests cannot reach.",
         )
     environ["REQUEST_METHOD"] = req.method
-    environ["PATH_INFO"] = wsgi_path(path)
+    environ["PATH_INFO"] = path_info
     environ["QUERY_STRING"] = req.query
     environ["REQUEST_URI"] = environ["RAW_URI"] = (
         f"{req.path}?{req.query}" if req.query else req.path
@@ -137,24 +139,25 @@ def build_environ(
 
 
 def run(
-    app: Flask, environ: WSGIEnvironment
+    app: Flask, wsgi_app: WSGIApplication, environ: WSGIEnvironment
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """Run ``environ`` through the app's WSGI pipeline and buffer the answer.
 
-    The pipeline is ``app.wsgi_app``, so WSGI middleware runs as for HTTP. An
-    exception that escapes it (``PROPAGATE_EXCEPTIONS``) is logged and answered
-    with a 500, since the client must always get its acknowledgement.
+    :param wsgi_app: The pipeline: ``app.wsgi_app``, so that WSGI middleware
+        runs as for HTTP. An exception that escapes it
+        (``PROPAGATE_EXCEPTIONS``) is logged and answered with a 500, since
+        the client must always get its acknowledgement.
     """
     if has_app_context():
         # A request context would reuse an outer app context of the same app
         # (Flask <= 3.1), leaking g and skipping teardown_appcontext.
         with app.app_context():
-            return _run(app, environ)
-    return _run(app, environ)
+            return _run(wsgi_app, environ)
+    return _run(wsgi_app, environ)
 
 
 def _run(
-    app: Flask, environ: WSGIEnvironment
+    wsgi_app: WSGIApplication, environ: WSGIEnvironment
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     response: list[t.Any] = []
     chunks: list[bytes] = []
@@ -166,7 +169,7 @@ def _run(
         return chunks.append
 
     try:
-        app_iter = app.wsgi_app(environ, start_response)
+        app_iter = wsgi_app(environ, start_response)
         try:
             chunks.extend(app_iter)
         finally:

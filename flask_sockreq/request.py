@@ -13,6 +13,34 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import WSGIEnvironment
 
 
+class _SocketAttribute:
+    """``request.sid`` or ``request.namespace``: read from the socket of a
+    socket request, or whatever Flask-SocketIO assigned in its handlers."""
+
+    def __init__(self, name: str, socket_attribute: str) -> None:
+        self.name = name
+        self.key = f"_sockreq_{name}"
+        self.socket_attribute = socket_attribute
+
+    def __get__(self, request: t.Any, owner: type | None = None) -> t.Any:
+        if request is None:
+            return self
+        try:
+            return request.__dict__[self.key]
+        except KeyError:
+            pass
+        socket = request.environ.get(SOCKET_KEY)
+        if socket is None:
+            raise AttributeError(
+                f"'request.{self.name}' is only set for requests that came"
+                " over a socket."
+            )
+        return getattr(socket, self.socket_attribute)
+
+    def __set__(self, request: t.Any, value: t.Any) -> None:
+        request.__dict__[self.key] = value
+
+
 class SocketRequestMixin:
     """Adds ``is_socket`` and ``socket`` to a request class.
 
@@ -23,14 +51,12 @@ class SocketRequestMixin:
 
     environ: WSGIEnvironment
 
-    def __init__(self, environ: WSGIEnvironment, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(environ, *args, **kwargs)  # type: ignore[call-arg]
-        socket = environ.get(SOCKET_KEY)
-        if socket is not None:
-            # What Flask-SocketIO sets in its event handlers, so that emit(),
-            # join_room() and friends work in a view serving a socket request.
-            self.sid: str = socket.id
-            self.namespace: str = socket.namespace
+    #: The Socket.IO session id of a socket request, as Flask-SocketIO sets it
+    #: in its event handlers, so that ``emit()``, ``join_room()`` and friends
+    #: work in a view.
+    sid = _SocketAttribute("sid", "id")
+    #: The Socket.IO namespace of a socket request.
+    namespace = _SocketAttribute("namespace", "namespace")
 
     @property
     def is_socket(self) -> bool:
@@ -39,7 +65,7 @@ class SocketRequestMixin:
         That is a request replayed by Flask-SockReq, and the context of a
         Flask-SocketIO event handler. False for a plain HTTP request.
         """
-        return SOCKET_KEY in self.environ or "sid" in self.__dict__
+        return SOCKET_KEY in self.environ or "_sockreq_sid" in self.__dict__
 
     @property
     def socket(self) -> t.Any:
@@ -51,14 +77,14 @@ class SocketRequestMixin:
         server does not expose it.
         """
         socket = self.environ.get(SOCKET_KEY)
-        sid = self.__dict__.get("sid")
+        sid = self.__dict__.get("_sockreq_sid")
         if socket is not None and (sid is None or socket.id == sid):
             return socket
         if sid is not None:
             # A Flask-SocketIO event handler, on a namespace that has not
             # served a socket request: the environ is the handshake's.
             server = current_app.extensions["socketio"].server
-            namespace = self.__dict__.get("namespace") or "/"
+            namespace = self.__dict__.get("_sockreq_namespace") or "/"
             return Socket(server, sid, namespace, self.environ)
         return tcp_socket(self.environ)
 

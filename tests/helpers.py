@@ -1,0 +1,172 @@
+"""Helpers shared by the tests: servers in subprocesses, clients, calls."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import typing as t
+
+import requests
+import socketio
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+SERVE = os.path.join(TESTS_DIR, "serve.py")
+MODES = ("threading", "eventlet", "gevent")
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 5.0
+CALL_TIMEOUT = 5
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    predicate: t.Callable[[], t.Any], timeout: float = 5.0, interval: float = 0.02
+) -> t.Any:
+    """Poll ``predicate`` until it returns a truthy value, at most ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+class ServerProcess:
+    """``tests/serve.py`` running in a subprocess."""
+
+    def __init__(self, mode: str, *options: str) -> None:
+        self.mode = mode
+        self.options = options
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = f"127.0.0.1:{self.port}"
+        self._stderr = tempfile.NamedTemporaryFile(
+            prefix=f"sockreq-{mode}-", suffix=".log", delete=False
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, SERVE, "--mode", mode, "--port", str(self.port), *options],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            cwd=os.path.dirname(TESTS_DIR),
+        )
+        self.pid = self.process.pid
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).text == "ok":
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(
+            f"The {self.mode} server did not answer within {START_TIMEOUT}s:\n"
+            f"{self.stderr}"
+        )
+
+    @property
+    def stderr(self) -> str:
+        """Everything the server has written to stderr so far."""
+        with open(self._stderr.name, encoding="utf-8", errors="replace") as file:
+            return file.read()
+
+    def wait_for_log(self, text: str, timeout: float = 5.0) -> bool:
+        return bool(wait_until(lambda: text in self.stderr, timeout))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+        self._stderr.close()
+        os.unlink(self._stderr.name)
+
+    def __repr__(self) -> str:
+        return f"<ServerProcess {self.mode} {' '.join(self.options)} pid={self.pid}>"
+
+
+class Clients:
+    """Connect python-socketio clients; all are disconnected at teardown."""
+
+    def __init__(self) -> None:
+        self.clients: list[socketio.Client] = []
+
+    def connect(
+        self,
+        server: ServerProcess | str,
+        headers: dict[str, str] | None = None,
+        namespaces: list[str] | None = None,
+        origin: str | None = None,
+    ) -> socketio.Client:
+        """Connect over WebSocket; ``origin`` replaces the default Origin."""
+        url = server if isinstance(server, str) else server.url
+        options = {"websocket_extra_options": {"origin": origin}} if origin else {}
+        client = socketio.Client(reconnection=False, **options)
+        self.clients.append(client)
+        client.connect(
+            url,
+            transports=["websocket"],
+            headers=headers or {},
+            namespaces=namespaces,
+            wait_timeout=5,
+        )
+        return client
+
+    def close(self) -> None:
+        """Disconnect every client, without waiting for the close handshake.
+
+        websocket-client waits up to 3 s for the server's close frame, which
+        the simple-websocket servers (threading, gevent) do not always send:
+        the disconnects run in daemon threads, and we only wait (bounded)
+        until each client has sent its close.
+        """
+        for client in self.clients:
+            threading.Thread(target=client.disconnect, daemon=True).start()
+        for client in self.clients:
+            wait_until(lambda c=client: c.eio.state != "connected", STOP_TIMEOUT)
+        self.clients.clear()
+
+
+def call(
+    client: socketio.Client,
+    event: str,
+    url: t.Any = None,
+    /,
+    *,
+    namespace: str | None = None,
+    **payload: t.Any,
+) -> dict[str, t.Any]:
+    """Send one socket request and return its JWR."""
+    if url is not None:
+        payload["url"] = url
+    return t.cast(
+        dict,
+        client.call(event, payload, namespace=namespace, timeout=CALL_TIMEOUT),
+    )
+
+
+def assert_serves(client: socketio.Client, namespace: str | None = None) -> None:
+    """The connection still answers a valid request."""
+    jwr = call(client, "get", "/hello/5?still=alive", namespace=namespace)
+    assert jwr["statusCode"] == 200
+    assert jwr["body"] == {"n": 5, "args": {"still": ["alive"]}}

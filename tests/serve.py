@@ -1,0 +1,79 @@
+"""Serve the test app in its own process.
+
+    python tests/serve.py --mode eventlet --port 5001 [--proxy-fix] [--testing]
+
+eventlet and gevent must monkey-patch before anything else is imported, so
+the mode is read from ``sys.argv`` before the imports below.
+"""
+
+import sys
+
+
+def _mode_from_argv(argv):
+    for index, arg in enumerate(argv):
+        if arg == "--mode" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--mode="):
+            return arg.split("=", 1)[1]
+    return "threading"
+
+
+if __name__ == "__main__":
+    _MODE = _mode_from_argv(sys.argv)
+    if _MODE == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+    elif _MODE == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import warnings  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--mode", choices=["threading", "eventlet", "gevent"], default="threading"
+    )
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--proxy-fix", action="store_true")
+    parser.add_argument("--testing", action="store_true")
+    parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument("--namespace", help="SOCKREQ_NAMESPACE")
+    args = parser.parse_args(argv)
+
+    # eventlet warns that it is deprecated on import; that is not our news.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(name)s %(levelname)s %(message)s",
+    )
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tests.apps import create_app
+
+    config = {}
+    if args.no_access_log:
+        config["SOCKREQ_ACCESS_LOG"] = False
+    if args.namespace:
+        config["SOCKREQ_NAMESPACE"] = args.namespace
+    app = create_app(
+        args.mode, proxy_fix=args.proxy_fix, testing=args.testing, config=config
+    )
+    socketio = app.extensions["socketio"]
+    socketio.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        allow_unsafe_werkzeug=True,
+        log_output=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

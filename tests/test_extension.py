@@ -1,0 +1,262 @@
+"""``SockReq`` setup: init_app, config, factories, several apps."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import socketio
+from flask import Flask
+from flask import Request
+from flask import request
+from flask_socketio import SocketIO
+
+from flask_sockreq import SocketRequestMixin
+from flask_sockreq import SockReq
+from flask_sockreq import SockReqState
+from tests.apps import create_app
+from tests.helpers import assert_serves
+from tests.helpers import call
+
+
+def make_app(name: str = "plain") -> Flask:
+    app = Flask(name)
+
+    @app.route("/name")
+    def app_name() -> dict:
+        return {"name": name, "is_socket": request.is_socket}  # type: ignore[attr-defined]
+
+    return app
+
+
+def socket_get(
+    sio: SocketIO, app: Flask, url: str, namespace: str | None = None
+) -> dict:
+    client = sio.test_client(app, namespace=namespace)
+    try:
+        assert client.is_connected(namespace)
+        return client.emit("get", {"url": url}, callback=True, namespace=namespace)
+    finally:
+        client.disconnect(namespace)
+
+
+def test_state_lives_in_app_extensions():
+    app = make_app()
+    sio = SocketIO(app, async_mode="threading")
+    sockreq = SockReq(app, sio)
+    state = app.extensions["sockreq"]
+    assert isinstance(state, SockReqState)
+    assert state.extension is sockreq
+    assert state.socketio is sio
+    assert state.namespace == "/"
+    assert state.access_log is True
+    assert SockReq.socketio_for(app) is sio
+    assert not hasattr(sockreq, "app")
+    assert app.config["SOCKREQ_NAMESPACE"] == "/"
+    assert app.config["SOCKREQ_ACCESS_LOG"] is True
+
+
+def test_second_init_app_raises():
+    app = make_app()
+    sio = SocketIO(app, async_mode="threading")
+    sockreq = SockReq(app, sio)
+    with pytest.raises(RuntimeError, match="already been registered"):
+        sockreq.init_app(app, sio)
+    with pytest.raises(RuntimeError, match="already been registered"):
+        SockReq(app, sio)
+    assert app.extensions["sockreq"].extension is sockreq
+    assert socket_get(sio, app, "/name")["body"] == {"name": "plain", "is_socket": True}
+
+
+def test_second_init_app_does_not_register_twice():
+    app = make_app()
+    sio = SocketIO(app, async_mode="threading")
+    SockReq(app, sio)
+    before = list(sio.handlers)
+    with pytest.raises(RuntimeError):
+        SockReq(app, sio)
+    assert sio.handlers == before
+
+
+def test_uses_the_apps_own_socketio():
+    app = make_app()
+    sio = SocketIO(app, async_mode="threading")
+    SockReq(app)
+    assert app.extensions["sockreq"].socketio is sio
+    assert socket_get(sio, app, "/name")["statusCode"] == 200
+
+
+def test_creates_a_socketio_when_there_is_none():
+    app = make_app()
+    with warnings.catch_warnings():
+        # Flask-SocketIO's auto-detection picks eventlet when it is
+        # installed, and importing eventlet warns that it is deprecated.
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+        SockReq(app)
+    sio = app.extensions["sockreq"].socketio
+    assert isinstance(sio, SocketIO)
+    assert app.extensions["socketio"] is sio
+    assert socket_get(sio, app, "/name")["body"]["name"] == "plain"
+
+
+@pytest.mark.parametrize("order", ["socketio-first", "sockreq-first"])
+def test_app_factory(order):
+    sockreq = SockReq()
+    sio = SocketIO()
+    app = make_app("factory")
+    if order == "socketio-first":
+        sio.init_app(app, async_mode="threading")
+        sockreq.init_app(app, sio)
+    else:
+        sockreq.init_app(app, sio)
+        sio.init_app(app, async_mode="threading")
+    jwr = socket_get(sio, app, "/name")
+    assert jwr["statusCode"] == 200
+    assert jwr["body"] == {"name": "factory", "is_socket": True}
+
+
+def test_app_factory_without_passing_socketio():
+    sockreq = SockReq()
+    sio = SocketIO()
+    app = make_app("factory")
+    sio.init_app(app, async_mode="threading")
+    sockreq.init_app(app)
+    assert app.extensions["sockreq"].socketio is sio
+    assert socket_get(sio, app, "/name")["body"]["name"] == "factory"
+
+
+def test_one_extension_many_apps():
+    sockreq = SockReq()
+    apps = []
+    for name in ("one", "two"):
+        app = make_app(name)
+        sio = SocketIO(app, async_mode="threading")
+        sockreq.init_app(app, sio)
+        apps.append((app, sio))
+    for (app, sio), name in zip(apps, ("one", "two"), strict=True):
+        assert app.extensions["sockreq"].extension is sockreq
+        assert socket_get(sio, app, "/name")["body"]["name"] == name
+
+
+def test_two_apps_in_one_process_keep_their_state():
+    first, second = create_app(), create_app()
+    first_sio = first.extensions["socketio"]
+    second_sio = second.extensions["socketio"]
+    assert first_sio is not second_sio
+    client = first_sio.test_client(first)
+    other = second_sio.test_client(second)
+    try:
+        for _ in range(2):
+            client.emit("post", {"url": "/counter"}, callback=True)
+        assert client.emit("get", {"url": "/counter"}, callback=True)["body"] == {
+            "value": 2
+        }
+        assert other.emit("get", {"url": "/counter"}, callback=True)["body"] == {
+            "value": 0
+        }
+    finally:
+        client.disconnect()
+        other.disconnect()
+
+
+def test_constructor_options_are_config_defaults():
+    app = make_app()
+    sio = SocketIO(app, async_mode="threading")
+    SockReq(app, sio, namespace="/ctor", access_log=False)
+    assert app.config["SOCKREQ_NAMESPACE"] == "/ctor"
+    assert app.config["SOCKREQ_ACCESS_LOG"] is False
+    state = app.extensions["sockreq"]
+    assert state.namespace == "/ctor"
+    assert state.access_log is False
+
+
+def test_config_wins_over_constructor_options():
+    app = make_app()
+    app.config["SOCKREQ_NAMESPACE"] = "/cfg"
+    app.config["SOCKREQ_ACCESS_LOG"] = False
+    sio = SocketIO(app, async_mode="threading")
+    SockReq(app, sio, namespace="/ctor", access_log=True)
+    state = app.extensions["sockreq"]
+    assert state.namespace == "/cfg"
+    assert state.access_log is False
+
+
+def test_config_namespace_in_process():
+    app = create_app(config={"SOCKREQ_NAMESPACE": "/api"})
+    sio = app.extensions["socketio"]
+    assert app.extensions["sockreq"].namespace == "/api"
+    jwr = socket_get(sio, app, "/whoami", namespace="/api")
+    assert jwr["statusCode"] == 200
+    assert jwr["body"]["namespace"] == "/api"
+    assert jwr["body"]["socket"]["namespace"] == "/api"
+    assert jwr["body"]["sid"] == jwr["body"]["socket"]["id"]
+
+
+def test_config_namespace_over_a_server(start_server, mode, clients):
+    server = start_server(mode, "--namespace", "/api")
+    client = clients.connect(server, namespaces=["/", "/api"])
+    jwr = call(client, "get", "/whoami", namespace="/api")
+    assert jwr["statusCode"] == 200
+    assert jwr["body"]["namespace"] == "/api"
+    assert jwr["body"]["sid"] == client.get_sid("/api")
+    assert jwr["body"]["socket"]["namespace"] == "/api"
+    assert_serves(client, namespace="/api")
+    # Nothing answers request events on the default namespace any more.
+    with pytest.raises(socketio.exceptions.TimeoutError):
+        client.call("get", {"url": "/hello/1"}, timeout=0.5)
+    assert_serves(client, namespace="/api")
+
+
+def test_request_class_gets_the_mixin():
+    class MyRequest(Request):
+        marker = "mine"
+
+    app = make_app()
+    app.request_class = MyRequest
+    SockReq(app, SocketIO(app, async_mode="threading"))
+    assert issubclass(app.request_class, SocketRequestMixin)
+    assert issubclass(app.request_class, MyRequest)
+    assert app.request_class.marker == "mine"
+
+
+def test_request_class_with_the_mixin_is_kept():
+    class MyRequest(SocketRequestMixin, Request):
+        pass
+
+    app = make_app()
+    app.request_class = MyRequest
+    SockReq(app, SocketIO(app, async_mode="threading"))
+    assert app.request_class is MyRequest
+
+
+def test_http_request_through_the_flask_test_client():
+    app = make_app()
+    SockReq(app, SocketIO(app, async_mode="threading"))
+
+    @app.route("/socket")
+    def socket_view() -> dict:
+        return {"socket": repr(request.socket)}  # type: ignore[attr-defined]
+
+    client = app.test_client()
+    assert client.get("/name").json == {"name": "plain", "is_socket": False}
+    # The test client has no TCP connection to show.
+    assert client.get("/socket").json == {"socket": "None"}
+
+
+def test_socketio_events_unrelated_to_sockreq_still_work():
+    app = make_app()
+    sio = SocketIO(app, async_mode="threading")
+
+    @sio.on("ping")
+    def ping(data: dict) -> dict:
+        return {"pong": data, "is_socket": request.is_socket}  # type: ignore[attr-defined]
+
+    SockReq(app, sio)
+    client = sio.test_client(app)
+    try:
+        assert client.emit("ping", {"n": 1}, callback=True) == {
+            "pong": {"n": 1},
+            "is_socket": True,
+        }
+    finally:
+        client.disconnect()

@@ -18,6 +18,8 @@ import typing as t
 
 from socketio import packet as sio_packet
 
+from .protocol import RawJSON
+
 if t.TYPE_CHECKING:  # pragma: no cover
     import socketio
 
@@ -40,7 +42,13 @@ def tagging_class(base: type, namespace: str, events: t.Iterable[str]) -> type:
         base = type(
             f"SockReq{base.__name__}",
             (_TaggingPacket, base),
-            {"sockreq_tagging": True, "sockreq_events": frozenset()},
+            {
+                "sockreq_tagging": True,
+                "sockreq_events": frozenset(),
+                # Raw JSON can be spliced into JSON text, not into msgpack.
+                "sockreq_raw_json": getattr(base, "encode", None)
+                is sio_packet.Packet.encode,
+            },
         )
     base.sockreq_events = base.sockreq_events | {  # type: ignore[attr-defined]
         (namespace, event) for event in events
@@ -59,6 +67,30 @@ def is_installed(server: socketio.Server) -> bool:
 
 class _TaggingPacket(sio_packet.Packet):  # type: ignore[misc]
     sockreq_events: t.ClassVar[frozenset[tuple[str, str]]]
+    sockreq_raw_json: t.ClassVar[bool]
+
+    def encode(self) -> t.Any:
+        data = self.data
+        if (
+            self.packet_type == sio_packet.ACK
+            and self.sockreq_raw_json
+            and isinstance(data, list)
+            and len(data) == 1
+            and isinstance(data[0], dict)
+            and isinstance(data[0].get("body"), RawJSON)
+        ):
+            jwr = data[0]
+            head = "3"
+            if self.namespace is not None and self.namespace != "/":
+                head += f"{self.namespace},"
+            if self.id is not None:
+                head += str(self.id)
+            rest = self.json.dumps(
+                {"headers": jwr["headers"], "statusCode": jwr["statusCode"]},
+                separators=(",", ":"),
+            )
+            return f'{head}[{{"body":{jwr["body"].text},{rest[1:]}]'
+        return super().encode()
 
     def decode(self, encoded_packet: t.Any) -> t.Any:
         count = super().decode(encoded_packet)
@@ -74,85 +106,63 @@ class _TaggingPacket(sio_packet.Packet):  # type: ignore[misc]
         return count
 
 
-class Pending:
-    """A request being served under a deadline."""
-
-    __slots__ = ("sid", "namespace", "ack_id", "deadline", "answered")
-
-    def __init__(self, sid: str, namespace: str, ack_id: int, deadline: float) -> None:
-        self.sid = sid
-        self.namespace = namespace
-        self.ack_id = ack_id
-        self.deadline = deadline
-        #: Set by whoever answered first: the handler or the watchdog.
-        self.answered = False
+#: A request served under a deadline: (sid, namespace, ack id).
+Pending = tuple[str, str, int]
 
 
 class Watchdog:
     """Answers requests that are still running at their deadline.
 
-    One per python-socketio server. Its task runs only while requests are in
-    flight.
+    One per python-socketio server; its task runs only while requests are in
+    flight. The handler and the watchdog race to pop a request's entry: the
+    pop is atomic, so exactly one of them answers.
     """
 
-    def __init__(self, server: socketio.Server, timeout_jwr: t.Callable[[], t.Any]):
+    def __init__(
+        self, server: socketio.Server, timeout_jwr: t.Callable[[], t.Any]
+    ) -> None:
         self.server = server
         self.timeout_jwr = timeout_jwr
-        self._pending: dict[int, Pending] = {}
-        self._lock = threading.Lock()
+        self._deadlines: dict[Pending, float] = {}
+        self._lock = threading.Lock()  # only for starting and stopping the task
         self._running = False
 
     def track(self, sid: str, namespace: str, ack_id: int, timeout: float) -> Pending:
-        pending = Pending(sid, namespace, ack_id, time.monotonic() + timeout)
-        with self._lock:
-            self._pending[id(pending)] = pending
-            start = not self._running
-            self._running = True
-        if start:
-            self.server.start_background_task(self._watch)
+        pending = (sid, namespace, ack_id)
+        self._deadlines[pending] = time.monotonic() + timeout
+        if not self._running:
+            with self._lock:
+                start = not self._running
+                self._running = True
+            if start:
+                self.server.start_background_task(self._watch)
         return pending
 
     def finish(self, pending: Pending) -> bool:
-        """Mark ``pending`` answered by its handler. False if it was too late."""
-        with self._lock:
-            self._pending.pop(id(pending), None)
-            if pending.answered:
-                return False
-            pending.answered = True
-            return True
+        """Claim the answer to ``pending``. False if the watchdog has sent it."""
+        return self._deadlines.pop(pending, None) is not None
 
     def _watch(self) -> None:
         while True:
-            now = time.monotonic()
-            overdue = []
             with self._lock:
-                if not self._pending:
+                if not self._deadlines:
                     self._running = False
                     return
-                for key, pending in list(self._pending.items()):
-                    if pending.deadline <= now:
-                        del self._pending[key]
-                        pending.answered = True
-                        overdue.append(pending)
-                next_deadline = min(
-                    (pending.deadline for pending in self._pending.values()),
-                    default=now + 0.5,
-                )
-            for pending in overdue:
-                self._answer(pending)
-            self.server.sleep(min(max(next_deadline - time.monotonic(), 0.005), 0.5))
+            now = time.monotonic()
+            next_deadline = now + 0.5
+            for pending, deadline in list(self._deadlines.items()):
+                if deadline > now:
+                    next_deadline = min(next_deadline, deadline)
+                elif self._deadlines.pop(pending, None) is not None:
+                    self._answer(pending)
+            self.server.sleep(max(next_deadline - time.monotonic(), 0.005))
 
     def _answer(self, pending: Pending) -> None:
+        sid, namespace, ack_id = pending
         try:
-            send_ack(
-                self.server,
-                pending.sid,
-                pending.namespace,
-                pending.ack_id,
-                self.timeout_jwr(),
-            )
+            send_ack(self.server, sid, namespace, ack_id, self.timeout_jwr())
         except Exception:  # the client may be gone: nothing to answer
-            logger.debug("Could not send a 504 to %s.", pending.sid, exc_info=True)
+            logger.debug("Could not send a 504 to %s.", sid, exc_info=True)
 
 
 def send_ack(

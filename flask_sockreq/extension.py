@@ -83,6 +83,7 @@ class SockReqState:
         #: ``SOCKREQ_TIMEOUT``
         self.timeout: float | None = config["SOCKREQ_TIMEOUT"]
         self._watchdog: acks.Watchdog | None = None
+        self._pipeline: tuple[t.Any, t.Any] = (None, None)
         #: The pending cookie sync tokens, if ``SOCKREQ_COOKIE_SYNC`` is on.
         self.cookie_sync = (
             CookieSync(config["SOCKREQ_COOKIE_SYNC_MAX_AGE"])
@@ -104,12 +105,13 @@ class SockReqState:
     def pipeline(self, app: Flask) -> t.Any:
         """The WSGI callable a socket request of ``app`` runs through."""
         wsgi_app: t.Any = app.wsgi_app
-        middleware = getattr(self.socketio, "sockio_mw", None)
-        if wsgi_app is middleware:
-            # Nothing wraps Flask-SocketIO's middleware, which would only copy
-            # the environ and hand it on: call what it wraps.
-            return middleware.wsgi_app
-        return wsgi_app
+        if wsgi_app is not self._pipeline[0]:
+            middleware = getattr(self.socketio, "sockio_mw", None)
+            # When nothing wraps Flask-SocketIO's middleware, which would only
+            # copy the environ and hand it on, call what it wraps.
+            inner = middleware.wsgi_app if wsgi_app is middleware else wsgi_app
+            self._pipeline = (wsgi_app, inner)
+        return self._pipeline[1]
 
     @property
     def socketio_path(self) -> str:
@@ -374,7 +376,8 @@ def _serve(
         return exc.to_jwr()
     status, headers, body = run(app, state.pipeline(app), environ)
     set_cookies = [value for name, value in headers if name.lower() == "set-cookie"]
-    jwr = encode_jwr(status, headers, body, req.method)
+    raw_json = getattr(state.socketio.server.packet_class, "sockreq_raw_json", False)
+    jwr = encode_jwr(status, headers, body, req.method, raw_json)
     if set_cookies:
         conn.jar.update(set_cookies, req.path)
         if state.cookie_sync is not None:

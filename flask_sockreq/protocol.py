@@ -77,6 +77,24 @@ class ProtocolError(Exception):
         return error_jwr(self.status, self.code, self.message)
 
 
+class RawJSON:
+    """A JSON text to put in a packet as it is, not parsed and dumped again.
+
+    :param text: Valid JSON.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RawJSON) and other.text == self.text
+
+    def __repr__(self) -> str:
+        return f"RawJSON({self.text!r})"
+
+
 class SocketRequest(t.NamedTuple):
     """A validated socket request, ready to become a WSGI environ."""
 
@@ -181,13 +199,20 @@ def wsgi_path(path: str) -> str:
 
 
 def encode_jwr(
-    status: int, headers: list[tuple[str, str]], body: bytes, method: str
+    status: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    method: str,
+    raw_json: bool = False,
 ) -> dict[str, t.Any]:
     """Turn a WSGI response into a JWR.
 
     The body is the JSON value for a JSON response, a str for a textual one
     and bytes otherwise. HEAD, 204 and 304 responses carry ``None``.
     ``Set-Cookie`` headers are left out: scripts must never see them.
+
+    :param raw_json: Give a valid JSON body as :class:`RawJSON`, for a packet
+        encoder that splices it in as it is.
     """
     jwr_headers: dict[str, str] = {}
     content_type = ""
@@ -202,22 +227,28 @@ def encode_jwr(
         else:
             jwr_headers[name] = value
     return {
-        "body": _decode_body(status, content_type, body, method),
+        "body": _decode_body(status, content_type, body, method, raw_json),
         "headers": jwr_headers,
         "statusCode": status,
     }
 
 
-def _decode_body(status: int, content_type: str, body: bytes, method: str) -> t.Any:
+def _decode_body(
+    status: int, content_type: str, body: bytes, method: str, raw_json: bool
+) -> t.Any:
     if method == "HEAD" or status in _NO_BODY_STATUSES or status < 200:
         return None
     mimetype, _, params = content_type.partition(";")
     mimetype = mimetype.strip().lower()
     if mimetype == "application/json" or mimetype.endswith("+json"):
         try:
-            return json.loads(body)
+            # Parsed even when passed on raw: an invalid JSON text would
+            # corrupt the packet, and the client's connection with it.
+            value = json.loads(body)
         except ValueError:
             pass  # not JSON after all: hand it over as text
+        else:
+            return RawJSON(body.decode()) if raw_json else value
         return _decode_text(body, params)
     if (
         mimetype.startswith(_TEXT_TYPES)

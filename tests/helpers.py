@@ -117,10 +117,17 @@ class Clients:
         headers: dict[str, str] | None = None,
         namespaces: list[str] | None = None,
         origin: str | None = None,
+        suppress_origin: bool = False,
     ) -> socketio.Client:
-        """Connect over WebSocket; ``origin`` replaces the default Origin."""
+        """Connect over WebSocket; ``origin`` replaces the default Origin,
+        which ``suppress_origin`` leaves out, as non-browser clients do."""
         url = server if isinstance(server, str) else server.url
-        options = {"websocket_extra_options": {"origin": origin}} if origin else {}
+        extra: dict[str, t.Any] = {}
+        if origin:
+            extra["origin"] = origin
+        if suppress_origin:
+            extra["suppress_origin"] = True
+        options = {"websocket_extra_options": extra} if extra else {}
         client = socketio.Client(reconnection=False, **options)
         self.clients.append(client)
         client.connect(

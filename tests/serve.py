@@ -30,6 +30,7 @@ if __name__ == "__main__":
         monkey.patch_all()
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import warnings  # noqa: E402
@@ -45,6 +46,13 @@ def main(argv=None):
     parser.add_argument("--testing", action="store_true")
     parser.add_argument("--no-access-log", action="store_true")
     parser.add_argument("--namespace", help="SOCKREQ_NAMESPACE")
+    parser.add_argument("--app", choices=["test", "security"], default="test")
+    parser.add_argument(
+        "--config", action="append", default=[], help="KEY=JSON, repeatable"
+    )
+    parser.add_argument(
+        "--cors", action="append", default=None, help="an allowed origin"
+    )
     args = parser.parse_args(argv)
 
     # eventlet warns that it is deprecated on import; that is not our news.
@@ -56,15 +64,24 @@ def main(argv=None):
     )
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from tests.apps import create_app
+    from tests.security_app import create_security_app
 
     config = {}
+    for item in args.config:
+        key, _, value = item.partition("=")
+        config[key] = json.loads(value)
     if args.no_access_log:
         config["SOCKREQ_ACCESS_LOG"] = False
     if args.namespace:
         config["SOCKREQ_NAMESPACE"] = args.namespace
-    app = create_app(
-        args.mode, proxy_fix=args.proxy_fix, testing=args.testing, config=config
-    )
+    if args.app == "security":
+        app = create_security_app(
+            args.mode, proxy_fix=args.proxy_fix, cors=args.cors, config=config
+        )
+    else:
+        app = create_app(
+            args.mode, proxy_fix=args.proxy_fix, testing=args.testing, config=config
+        )
     socketio = app.extensions["socketio"]
     socketio.run(
         app,

@@ -26,6 +26,7 @@ from .protocol import ProtocolError
 from .replay import build_environ
 from .replay import run
 from .request import SocketRequestMixin
+from .rooms import RoomsMixin
 from .sync import CookieSync
 from .sync import redeem_view
 from .sync import SYNC_HEADER
@@ -120,7 +121,7 @@ class SockReqState:
         return getattr(middleware, "engineio_path", "/socket.io/")
 
 
-class SockReq:
+class SockReq(RoomsMixin):
     """Serve a Flask app's routes over Socket.IO as well as over HTTP.
 
     A client emits the event named after an HTTP method (``get``, ``post``,

@@ -244,11 +244,16 @@ def _decode_body(
         try:
             # Parsed even when passed on raw: an invalid JSON text would
             # corrupt the packet, and the client's connection with it.
-            value = json.loads(body)
+            value = json.loads(body, parse_constant=_reject_constant)
         except ValueError:
-            pass  # not JSON after all: hand it over as text
+            pass  # not JSON after all (or NaN, which JavaScript refuses): text
         else:
-            return RawJSON(body.decode()) if raw_json else value
+            if raw_json:
+                try:
+                    return RawJSON(body.decode())
+                except UnicodeDecodeError:  # UTF-16 or UTF-32 JSON
+                    pass
+            return value
         return _decode_text(body, params)
     if (
         mimetype.startswith(_TEXT_TYPES)
@@ -257,6 +262,10 @@ def _decode_body(
     ):
         return _decode_text(body, params)
     return body
+
+
+def _reject_constant(name: str) -> t.NoReturn:
+    raise ValueError(f"{name} is not valid JSON.")
 
 
 def _decode_text(body: bytes, params: str) -> str | bytes:

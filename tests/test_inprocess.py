@@ -118,3 +118,11 @@ def test_g_does_not_leak_from_an_outer_app_context(app, client):
     with app.app_context():
         get(client, "/hello/1", headers={"X-Trace": trace})
     assert get(client, f"/records/{trace}")["body"][-1] == ["teardown_appcontext"]
+
+
+def test_emit_without_ack_is_served_and_its_answer_dropped(client, caplog):
+    before = get(client, "/counter")["body"]["value"]
+    with caplog.at_level("DEBUG", logger="flask_sockreq"):
+        client.emit("post", {"url": "/counter"})
+    assert get(client, "/counter")["body"]["value"] == before + 1
+    assert "sent without an acknowledgement callback" in caplog.text

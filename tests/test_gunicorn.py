@@ -1,0 +1,97 @@
+"""Under gunicorn (threaded worker): request.socket and socket requests."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import typing as t
+
+import pytest
+import requests
+
+from tests.helpers import STOP_TIMEOUT
+from tests.helpers import TESTS_DIR
+from tests.helpers import Clients
+from tests.helpers import call
+from tests.helpers import free_port
+from tests.helpers import wait_until
+
+GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+
+
+@pytest.fixture(scope="module")
+def gunicorn_url() -> t.Iterator[str]:
+    if not os.path.exists(GUNICORN) and shutil.which("gunicorn") is None:
+        pytest.skip("gunicorn is not installed (pip install -e '.[test]').")
+    port = free_port()
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        [
+            GUNICORN if os.path.exists(GUNICORN) else "gunicorn",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+            "--workers",
+            "1",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "tests.wsgi:app",
+        ],
+        cwd=os.path.dirname(TESTS_DIR),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return requests.get(f"{url}/health", timeout=1).text == "ok"
+        except requests.RequestException:
+            return False
+
+    try:
+        if not wait_until(ready, timeout=15):
+            log.seek(0)
+            pytest.fail(f"gunicorn did not start:\n{log.read().decode()}")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+        log.close()
+
+
+def test_http_request_socket_is_gunicorns(gunicorn_url: str) -> None:
+    port = int(gunicorn_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/whoami")
+        local = list(connection.sock.getsockname()[:2])
+        body = json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+    assert body["is_socket"] is False
+    assert body["socket_type"] == "socket.socket"
+    assert body["peername"] == local
+
+
+def test_socket_request_under_gunicorn(gunicorn_url: str) -> None:
+    clients = Clients()
+    try:
+        client = clients.connect(gunicorn_url)
+        jwr = call(client, "get", "/whoami")
+        assert jwr["statusCode"] == 200
+        assert jwr["body"]["is_socket"] is True
+        assert jwr["body"]["sid"] == client.get_sid()
+    finally:
+        clients.close()

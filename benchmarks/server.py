@@ -39,7 +39,10 @@ def run_sockreq(host: str, port: int, config: dict) -> None:
     def item():  # type: ignore[no-untyped-def]
         return jsonify(ITEM)
 
-    socketio = SocketIO(app, async_mode="eventlet")
+    # SOCKETIO_ASYNC_HANDLERS=false runs each event in the connection's own
+    # greenlet (python-socketio's async_handlers), for comparison.
+    async_handlers = bool(config.get("SOCKETIO_ASYNC_HANDLERS", True))
+    socketio = SocketIO(app, async_mode="eventlet", async_handlers=async_handlers)
     SockReq(app, socketio, access_log=False)
     print(f"sockreq server on http://{host}:{port}", file=sys.stderr, flush=True)
     socketio.run(

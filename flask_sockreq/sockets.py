@@ -6,6 +6,8 @@ import time
 import typing as t
 from urllib.parse import parse_qs
 
+from .bus import bus_for
+
 if t.TYPE_CHECKING:  # pragma: no cover
     import socketio
     from _typeshed.wsgi import WSGIEnvironment
@@ -45,6 +47,8 @@ class Socket:
         #: epoch) of the socket's first request, as in the JavaScript
         #: server's ``socket.handshake``.
         self.handshake = _handshake(environ)
+        # This process has sockets: make sure it hears the room bus.
+        bus_for(server)
 
     @property
     def rooms(self) -> list[str]:

@@ -2,9 +2,11 @@
 
 The browser cannot see the cookies set by a replayed response (they never
 reach a script). With ``SOCKREQ_COOKIE_SYNC`` on, such a response carries a
-single-use token in its ``X-SockReq-Cookie-Sync`` header; the browser client
-redeems it with one small HTTP request to ``SOCKREQ_COOKIE_SYNC_URL``, whose
-response sets the same cookies in the browser's own store.
+single-use token in its ``X-SockReq-Cookie-Sync`` header (and the URL to
+redeem it at, ``SOCKREQ_COOKIE_SYNC_URL`` under the script root, in
+``X-SockReq-Cookie-Sync-Url``); the browser client redeems it with one small
+HTTP request, whose response sets the same cookies in the browser's own
+store.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from flask import Response
 
 #: The JWR header that carries the token.
 SYNC_HEADER = "X-SockReq-Cookie-Sync"
+#: The JWR header that says where to redeem it (``SOCKREQ_COOKIE_SYNC_URL``).
+SYNC_URL_HEADER = "X-SockReq-Cookie-Sync-Url"
 #: How many unredeemed tokens a process keeps at most.
 MAX_PENDING = 10_000
 

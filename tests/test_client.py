@@ -1,0 +1,127 @@
+"""The Python client, ``flask_sockreq.client.Client``, against real servers."""
+
+from __future__ import annotations
+
+import io
+import threading
+import typing as t
+
+import pytest
+
+from flask_sockreq.client import Client
+from flask_sockreq.client import ClientResponse
+from flask_sockreq.client import TransportError
+from tests.helpers import free_port
+from tests.helpers import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> t.Iterator[Client]:
+    with Client(server.url, headers={"Cookie": "theme=dark"}, timeout=5) as client:
+        yield client
+
+
+def test_get_with_query(client: Client) -> None:
+    response = client.get("/hello/3", query_string={"x": [1, 2]})
+    assert isinstance(response, ClientResponse)
+    assert response.status_code == 200
+    assert response.get_json() == {"n": 3, "args": {"x": ["1", "2"]}}
+    assert response.json == response.get_json()
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.jwr["statusCode"] == 200
+
+
+def test_bodies(client: Client) -> None:
+    assert client.post("/echo", json={"a": [1]}).json["json"] == {"a": [1]}
+    assert client.put("/echo", data={"f": "1"}).json["form"] == {"f": ["1"]}
+    multipart = client.patch(
+        "/echo", data={"f": (io.BytesIO(b"x"), "x.txt"), "g": "2"}
+    ).json
+    assert multipart["form"] == {"g": ["2"]}
+    assert multipart["method"] == "PATCH"
+    raw = client.delete("/echo", data=b"\x01", content_type="application/x-raw")
+    assert raw.json["body_hex"] == "01"
+
+
+def test_text_binary_head(client: Client) -> None:
+    assert client.get("/text").text == "Caf\u00e9 au lait"
+    assert client.get("/binary").data.startswith(b"\x89PNG")
+    head = client.head("/text")
+    assert head.data == b""
+    assert head.headers["Content-Length"] == str(len("Caf\u00e9 au lait".encode()))
+    assert client.options("/echo").status_code == 200
+
+
+def test_errors_are_responses(client: Client) -> None:
+    assert client.get("/nowhere").status_code == 404
+    assert client.get("/teapot").json == {
+        "error": "teapot",
+        "message": "short and stout",
+    }
+    assert client.get("/socket.io/x").json["error"] == "invalid_url"
+
+
+def test_headers_and_cookies(client: Client) -> None:
+    client.request_headers["X-Default"] = "d"
+    try:
+        headers = client.get("/headers", headers={"X-Custom": "c"}).json
+    finally:
+        client.request_headers.clear()
+    assert headers["X-Default"] == "d"
+    assert headers["X-Custom"] == "c"
+    assert client.get("/cookies").json == {"theme": "dark"}
+
+
+def test_is_a_socket_request(client: Client) -> None:
+    info = client.get("/whoami").json
+    assert info["is_socket"] is True
+    assert info["sid"] == client.sid
+
+
+def test_pushes(client: Client) -> None:
+    received: list[t.Any] = []
+    done = threading.Event()
+
+    def on_pushed(data: t.Any) -> None:
+        received.append(data)
+        done.set()
+
+    client.on("pushed", on_pushed)
+    client.post("/socket-emit")
+    assert done.wait(5)
+    assert received == [{"via": "request.socket.emit"}]
+
+
+def test_unsupported_method(client: Client) -> None:
+    with pytest.raises(ValueError, match="TRACE request cannot be sent"):
+        client.request("/echo", method="TRACE")
+
+
+def test_transport_errors(server: ServerProcess) -> None:
+    with pytest.raises(TransportError, match="Could not connect") as info:
+        Client(f"http://127.0.0.1:{free_port()}", timeout=2)
+    assert info.value.code == "not_connected"
+    client = Client(server.url, timeout=5, reconnection=False)
+    # The server disconnects the socket in the middle of the request.
+    with pytest.raises(TransportError, match="dropped") as info:
+        client.post("/kick")
+    assert info.value.code == "disconnected"
+    with pytest.raises(TransportError, match="not connected") as info:
+        client.get("/hello/1", timeout=0.1)
+    assert info.value.code == "not_connected"
+    client.close()
+
+
+def test_timeout() -> None:
+    server = ServerProcess(
+        "threading", "--app", "security", "--config", "SOCKREQ_TIMEOUT=null"
+    )
+    try:
+        server.wait_ready()
+        with Client(server.url, timeout=5) as client:
+            with pytest.raises(TransportError, match="within 0.3 s") as info:
+                client.get("/slow", query_string={"s": "1"}, timeout=0.3)
+            assert info.value.code == "timeout"
+            assert client.get("/health").text == "ok"
+    finally:
+        server.stop()

@@ -9,6 +9,24 @@ from .extension import SockReqState
 from .protocol import METHODS
 from .protocol import ProtocolError
 from .request import SocketRequestMixin
+from .resources import publish
+from .resources import publish_created
+from .resources import publish_destroyed
+from .resources import publish_updated
+from .resources import record_room
+from .resources import subscribe
+from .resources import unsubscribe
+from .resources import unwatch
+from .resources import watch
+from .resources import watch_room
+from .rooms import add_room_members_to_rooms
+from .rooms import blast
+from .rooms import broadcast
+from .rooms import join
+from .rooms import leave
+from .rooms import leave_all
+from .rooms import remove_room_members_from_rooms
+from .rooms import socket_id
 from .sockets import Socket
 
 __version__ = "0.1.0.dev0"
@@ -20,6 +38,24 @@ __all__ = [
     "SockReqState",
     "Socket",
     "SocketRequestMixin",
+    "add_room_members_to_rooms",
+    "blast",
+    "broadcast",
     "exclude",
     "expose",
+    "join",
+    "leave",
+    "leave_all",
+    "publish",
+    "publish_created",
+    "publish_destroyed",
+    "publish_updated",
+    "record_room",
+    "remove_room_members_from_rooms",
+    "socket_id",
+    "subscribe",
+    "unsubscribe",
+    "unwatch",
+    "watch",
+    "watch_room",
 ]

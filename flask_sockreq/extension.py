@@ -30,6 +30,7 @@ from .rooms import RoomsMixin
 from .sync import CookieSync
 from .sync import redeem_view
 from .sync import SYNC_HEADER
+from .sync import SYNC_URL_HEADER
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -85,12 +86,18 @@ class SockReqState:
         self.timeout: float | None = config["SOCKREQ_TIMEOUT"]
         self._watchdog: acks.Watchdog | None = None
         self._pipeline: tuple[t.Any, t.Any] = (None, None)
+        self._cookie_sync_path: str = config["SOCKREQ_COOKIE_SYNC_URL"]
         #: The pending cookie sync tokens, if ``SOCKREQ_COOKIE_SYNC`` is on.
         self.cookie_sync = (
             CookieSync(config["SOCKREQ_COOKIE_SYNC_MAX_AGE"])
             if config["SOCKREQ_COOKIE_SYNC"]
             else None
         )
+
+    def cookie_sync_url(self, environ: t.Any) -> str:
+        """Where the browser redeems a cookie sync token: the route under the
+        script root the request came through."""
+        return f"{environ.get('SCRIPT_NAME', '')}{self._cookie_sync_path}"
 
     def watchdog(self, server: t.Any) -> acks.Watchdog:
         """The watchdog that answers this app's overdue requests."""
@@ -193,11 +200,13 @@ class SockReq(RoomsMixin):
                 "sockreq_cookie_sync",
                 exclude(redeem_view),
             )
-        if app.config["SOCKREQ_CLIENT_URL"]:
-            app.add_url_rule(
-                app.config["SOCKREQ_CLIENT_URL"], "sockreq_client", client_script
-            )
+        client_url = app.config["SOCKREQ_CLIENT_URL"]
+        if client_url:
+            app.add_url_rule(client_url, "sockreq_client", client_script)
+            module_url = f"{client_url.removesuffix('.js')}.mjs"
+            app.add_url_rule(module_url, "sockreq_client_module", client_module)
         _register(socketio, state.namespace)
+        self._start_room_bus(socketio.server)
         if state.access_log and logger.level == logging.NOTSET:
             # As werkzeug does for its own access log: visible by default.
             logger.setLevel(logging.INFO)
@@ -209,11 +218,31 @@ class SockReq(RoomsMixin):
         """The Flask-SocketIO instance serving ``app``'s socket requests."""
         return t.cast(SockReqState, app.extensions["sockreq"]).socketio
 
+    def test_client(
+        self, app: Flask, flask_test_client: t.Any = None, **kwargs: t.Any
+    ) -> t.Any:
+        """An in-process socket client for ``app`` with the API of
+        ``app.test_client()``: see :class:`flask_sockreq.testing.SockReqTestClient`.
+
+        :param flask_test_client: A Flask test client to share cookies with.
+        :param kwargs: ``headers``, ``namespace``, ``query_string``, ``auth``.
+        """
+        from .testing import SockReqTestClient
+
+        return SockReqTestClient(app, flask_test_client, **kwargs)
+
 
 def client_script() -> Response:
     """Serve the browser client, ``static/sockreq.js``."""
     return send_from_directory(
         _STATIC, "sockreq.js", mimetype="text/javascript", max_age=3600
+    )
+
+
+def client_module() -> Response:
+    """Serve the browser client as an ES module, ``static/sockreq.mjs``."""
+    return send_from_directory(
+        _STATIC, "sockreq.mjs", mimetype="text/javascript", max_age=3600
     )
 
 
@@ -385,6 +414,7 @@ def _serve(
             jwr["headers"][SYNC_HEADER] = state.cookie_sync.issue(
                 conn.socket.id, set_cookies
             )
+            jwr["headers"][SYNC_URL_HEADER] = state.cookie_sync_url(environ)
     return jwr
 
 

@@ -46,6 +46,8 @@ def create_app(
     proxy_fix: bool = False,
     testing: bool = False,
     config: dict[str, t.Any] | None = None,
+    message_queue: str | None = None,
+    channel: str | None = None,
 ) -> Flask:
     """Build the test app with its SocketIO and SockReq.
 
@@ -53,12 +55,19 @@ def create_app(
     :param proxy_fix: Wrap ``app.wsgi_app`` in ProxyFix after SocketIO's init.
     :param testing: Set ``app.testing`` (``PROPAGATE_EXCEPTIONS``).
     :param config: Extra config set before the extensions are initialised.
+    :param message_queue: Flask-SocketIO's ``message_queue`` (scale-out).
+    :param channel: Flask-SocketIO's message queue ``channel``.
     """
     app = Flask(__name__)
     app.config["SECRET_KEY"] = "not-a-secret"
     app.testing = testing
     app.config.update(config or {})
-    socketio = SocketIO(app, async_mode=async_mode)
+    queue_options: dict[str, t.Any] = {}
+    if message_queue:
+        queue_options["message_queue"] = message_queue
+    if channel:
+        queue_options["channel"] = channel
+    socketio = SocketIO(app, async_mode=async_mode, **queue_options)
     SockReq(app, socketio)
     if proxy_fix:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -342,4 +351,110 @@ def create_app(
             "socket_namespace": getattr(sock, "namespace", None),
         }
 
+    add_room_routes(app)
     return app
+
+
+def add_room_routes(app: Flask) -> None:
+    """Routes under ``/rooms-api`` and ``/pets`` that call the room and
+    resource functions with what the request's JSON body says."""
+    import flask_sockreq as sr
+
+    def target(body: dict[str, t.Any]) -> t.Any:
+        return body["sid"] if body.get("sid") else request
+
+    def skip(body: dict[str, t.Any]) -> t.Any:
+        value = body.get("skip")
+        return request if value == "self" else value
+
+    def my_rooms() -> t.Any:
+        if request.is_socket:  # type: ignore[attr-defined]
+            return sorted(request.socket.rooms)  # type: ignore[attr-defined]
+        return None
+
+    @app.route("/rooms-api/<op>", methods=["GET", "POST"])
+    def rooms_api(op: str) -> t.Any:
+        try:
+            return room_operation(op, request.get_json(silent=True) or {})
+        except (RuntimeError, TypeError) as exc:
+            return {"error": type(exc).__name__, "message": str(exc)}, 409
+
+    def room_operation(op: str, body: dict[str, t.Any]) -> t.Any:
+        ns = body.get("namespace")
+        if op == "id":
+            return {"id": sr.socket_id(request)}
+        if op == "rooms":
+            pass
+        elif op == "join":
+            sr.join(target(body), body["room"], namespace=ns)
+        elif op == "leave":
+            sr.leave(target(body), body["room"], namespace=ns)
+        elif op == "broadcast":
+            sr.broadcast(
+                body["rooms"], body["event"], body.get("data"), skip=skip(body)
+            )
+        elif op == "blast":
+            sr.blast(body["event"], body.get("data"), skip=skip(body))
+        elif op == "extension-broadcast":
+            app.extensions["sockreq"].extension.broadcast(
+                body["rooms"], body["event"], body.get("data"), skip=skip(body)
+            )
+        elif op == "add":
+            sr.add_room_members_to_rooms(body["src"], body["dests"])
+        elif op == "remove":
+            sr.remove_room_members_from_rooms(body["src"], body["dests"])
+        elif op == "leave-all":
+            sr.leave_all(body["room"])
+        else:
+            return {"error": "unknown_op"}, 404
+        return {"ok": True, "rooms": my_rooms()}
+
+    pets: dict[int, dict[str, t.Any]] = {
+        1: {"id": 1, "name": "Rex"},
+        2: {"id": 2, "name": "Tom"},
+    }
+    next_id = {"value": 100}
+
+    @app.get("/pets")
+    def list_pets() -> t.Any:
+        records = list(pets.values())
+        subscribed = sr.subscribe(request, "pet", records)
+        sr.watch(request, "pet")
+        return {"pets": records, "subscribed": subscribed, "rooms": my_rooms()}
+
+    @app.get("/pets/<int:pet_id>")
+    def get_pet(pet_id: int) -> t.Any:
+        sr.subscribe(request, "pet", pet_id)
+        return {"pet": pets.get(pet_id), "rooms": my_rooms()}
+
+    @app.delete("/pets/subscriptions/<int:pet_id>")
+    def unsubscribe_pet(pet_id: int) -> t.Any:
+        sr.unsubscribe(request, "pet", pet_id)
+        sr.unwatch(request, "pet")
+        return {"rooms": my_rooms()}
+
+    @app.post("/pets")
+    def create_pet() -> t.Any:
+        next_id["value"] += 1
+        pet = {"id": next_id["value"], **(request.get_json() or {})}
+        pets[pet["id"]] = pet
+        sent = sr.publish_created("pet", pet, skip=request)
+        return {"pet": pet, "sent": sent}, 201
+
+    @app.patch("/pets/<int:pet_id>")
+    def update_pet(pet_id: int) -> t.Any:
+        changes = request.get_json() or {}
+        pets.setdefault(pet_id, {"id": pet_id}).update(changes)
+        sent = sr.publish_updated("pet", pet_id, changes, skip=request)
+        return {"pet": pets[pet_id], "sent": sent}
+
+    @app.delete("/pets/<int:pet_id>")
+    def destroy_pet(pet_id: int) -> t.Any:
+        pet = pets.pop(pet_id, {"id": pet_id})
+        sent = sr.publish_destroyed("pet", pet, pet, skip=request)
+        return {"sent": sent}
+
+    @app.post("/pets/<int:pet_id>/publish")
+    def publish_pet(pet_id: int) -> t.Any:
+        sr.publish("pet", [pet_id], request.get_json(), skip=request)
+        return {"ok": True}

@@ -11,6 +11,7 @@ import threading
 import time
 import typing as t
 
+import pytest
 import requests
 import socketio
 
@@ -20,6 +21,19 @@ MODES = ("threading", "eventlet", "gevent")
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 CALL_TIMEOUT = 5
+
+
+def require(condition: t.Any, reason: str) -> None:
+    """Skip the test with ``reason`` unless ``condition`` holds.
+
+    With ``SOCKREQ_TEST_REQUIRE_ALL=1`` in the environment (as CI sets it),
+    fail instead: a missing service must not pass unnoticed there.
+    """
+    if condition:
+        return
+    if os.environ.get("SOCKREQ_TEST_REQUIRE_ALL") == "1":
+        pytest.fail(f"{reason} (SOCKREQ_TEST_REQUIRE_ALL=1 forbids skipping)")
+    pytest.skip(reason)
 
 
 def free_port() -> int:

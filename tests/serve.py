@@ -46,13 +46,17 @@ def main(argv=None):
     parser.add_argument("--testing", action="store_true")
     parser.add_argument("--no-access-log", action="store_true")
     parser.add_argument("--namespace", help="SOCKREQ_NAMESPACE")
-    parser.add_argument("--app", choices=["test", "security"], default="test")
+    parser.add_argument(
+        "--app", choices=["test", "security", "browser"], default="test"
+    )
     parser.add_argument(
         "--config", action="append", default=[], help="KEY=JSON, repeatable"
     )
     parser.add_argument(
         "--cors", action="append", default=None, help="an allowed origin"
     )
+    parser.add_argument("--message-queue", help="Flask-SocketIO's message_queue")
+    parser.add_argument("--channel", help="the message queue channel")
     args = parser.parse_args(argv)
 
     # eventlet warns that it is deprecated on import; that is not our news.
@@ -74,13 +78,22 @@ def main(argv=None):
         config["SOCKREQ_ACCESS_LOG"] = False
     if args.namespace:
         config["SOCKREQ_NAMESPACE"] = args.namespace
-    if args.app == "security":
+    if args.app == "browser":
+        from tests.browser_app import create_browser_app
+
+        app = create_browser_app(args.mode, config=config)
+    elif args.app == "security":
         app = create_security_app(
             args.mode, proxy_fix=args.proxy_fix, cors=args.cors, config=config
         )
     else:
         app = create_app(
-            args.mode, proxy_fix=args.proxy_fix, testing=args.testing, config=config
+            args.mode,
+            proxy_fix=args.proxy_fix,
+            testing=args.testing,
+            config=config,
+            message_queue=args.message_queue,
+            channel=args.channel,
         )
     socketio = app.extensions["socketio"]
     socketio.run(

@@ -14,11 +14,11 @@ import typing as t
 import pytest
 import requests
 
+from tests.helpers import call
+from tests.helpers import Clients
+from tests.helpers import free_port
 from tests.helpers import STOP_TIMEOUT
 from tests.helpers import TESTS_DIR
-from tests.helpers import Clients
-from tests.helpers import call
-from tests.helpers import free_port
 from tests.helpers import wait_until
 
 GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import threading
 import typing as t
@@ -125,3 +126,55 @@ def test_timeout() -> None:
             assert client.get("/health").text == "ok"
     finally:
         server.stop()
+
+
+# -- the asyncio client -------------------------------------------------------
+
+
+def test_async_client(server: ServerProcess) -> None:
+    from flask_sockreq.client import AsyncClient
+
+    async def scenario() -> None:
+        pushed: asyncio.Queue[t.Any] = asyncio.Queue()
+        async with AsyncClient(
+            server.url, headers={"Cookie": "theme=dark"}, timeout=5
+        ) as client:
+            client.on("pushed", pushed.put_nowait)
+            response = await client.get("/hello/3", query_string={"x": "1"})
+            assert isinstance(response, ClientResponse)
+            assert response.get_json() == {"n": 3, "args": {"x": ["1"]}}
+            assert (await client.post("/echo", json={"a": 1})).json["json"] == {"a": 1}
+            assert (await client.get("/binary")).data.startswith(b"\x89PNG")
+            assert (await client.get("/nowhere")).status_code == 404
+            whoami = (await client.get("/whoami")).json
+            assert whoami["sid"] == client.sid
+            # Concurrent requests on one connection, answered out of order.
+            texts = await asyncio.gather(*(client.get(f"/hello/{n}") for n in range(5)))
+            assert [r.json["n"] for r in texts] == list(range(5))
+            await client.post("/push", json={"n": 7})
+            assert await asyncio.wait_for(pushed.get(), 5) == {
+                "via": "flask_socketio.emit",
+                "data": {"n": 7},
+            }
+
+    asyncio.run(scenario())
+
+
+def test_async_client_transport_errors(server: ServerProcess) -> None:
+    from flask_sockreq.client import AsyncClient
+
+    async def scenario() -> None:
+        with pytest.raises(TransportError) as info:
+            await AsyncClient(f"http://127.0.0.1:{free_port()}", timeout=2).connect()
+        assert info.value.code == "not_connected"
+        client = AsyncClient(server.url, timeout=5, reconnection=False)
+        await client.connect()
+        with pytest.raises(TransportError) as info:
+            await client.post("/kick")
+        assert info.value.code == "disconnected"
+        with pytest.raises(TransportError) as info:
+            await client.get("/hello/1")
+        assert info.value.code == "not_connected"
+        await client.close()
+
+    asyncio.run(scenario())

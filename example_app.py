@@ -43,7 +43,9 @@ from flask_sockreq import watch
 
 SOCKETIO_JS = "https://cdn.socket.io/4.8.1/socket.io.min.js"
 
-socketio = SocketIO()
+# eventlet when run as a script (patched above); under ``flask run`` the
+# threading mode, which SocketIO would not choose itself with eventlet installed.
+socketio = SocketIO(async_mode="eventlet" if __name__ == "__main__" else "threading")
 sockreq = SockReq()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import typing as t
 
 from .cookies import CookieJar
@@ -30,7 +29,6 @@ class Connection:
         "has_origin",
         "jar",
         "_inflight",
-        "_lock",
     )
 
     def __init__(
@@ -58,20 +56,22 @@ class Connection:
             self.template.get("HTTP_COOKIE"),
             _without_port(self.hosts[-1] if self.hosts else ""),
         )
-        self._inflight = 0
-        self._lock = threading.Lock()
+        self._inflight: list[None] = []
 
     def acquire(self, limit: int | None) -> bool:
         """Count a request in flight, unless ``limit`` are already."""
-        with self._lock:
-            if limit is not None and self._inflight >= limit:
-                return False
-            self._inflight += 1
-            return True
+        # Lock-free, as list append and pop are atomic: a request counts
+        # itself first and checks after, so that two racing requests can
+        # both be refused at the limit but never both let past it.
+        slots = self._inflight
+        slots.append(None)
+        if limit is not None and len(slots) > limit:
+            slots.pop()
+            return False
+        return True
 
     def release(self) -> None:
-        with self._lock:
-            self._inflight -= 1
+        self._inflight.pop()
 
 
 def _without_port(host: str) -> str:

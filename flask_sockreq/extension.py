@@ -405,9 +405,9 @@ def _serve(
     except ProtocolError as exc:
         return exc.to_jwr()
     status, headers, body = run(app, state.pipeline(app), environ)
-    set_cookies = [value for name, value in headers if name.lower() == "set-cookie"]
+    set_cookies: list[str] = []
     raw_json = getattr(state.socketio.server.packet_class, "sockreq_raw_json", False)
-    jwr = encode_jwr(status, headers, body, req.method, raw_json)
+    jwr = encode_jwr(status, headers, body, req.method, raw_json, set_cookies)
     if set_cookies:
         conn.jar.update(set_cookies, req.path)
         if state.cookie_sync is not None:

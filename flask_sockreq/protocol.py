@@ -204,6 +204,7 @@ def encode_jwr(
     body: bytes,
     method: str,
     raw_json: bool = False,
+    set_cookies: list[str] | None = None,
 ) -> dict[str, t.Any]:
     """Turn a WSGI response into a JWR.
 
@@ -213,12 +214,16 @@ def encode_jwr(
 
     :param raw_json: Give a valid JSON body as :class:`RawJSON`, for a packet
         encoder that splices it in as it is.
+    :param set_cookies: Where to put the values of the ``Set-Cookie``
+        headers, for the connection's cookie jar.
     """
     jwr_headers: dict[str, str] = {}
     content_type = ""
     for name, value in headers:
         lower = name.lower()
         if lower == "set-cookie":
+            if set_cookies is not None:
+                set_cookies.append(value)
             continue
         if lower == "content-type":
             content_type = value
@@ -241,20 +246,10 @@ def _decode_body(
     mimetype, _, params = content_type.partition(";")
     mimetype = mimetype.strip().lower()
     if mimetype == "application/json" or mimetype.endswith("+json"):
-        try:
-            # Parsed even when passed on raw: an invalid JSON text would
-            # corrupt the packet, and the client's connection with it.
-            value = json.loads(body, parse_constant=_reject_constant)
-        except ValueError:
-            pass  # not JSON after all (or NaN, which JavaScript refuses): text
-        else:
-            if raw_json:
-                try:
-                    return RawJSON(body.decode())
-                except UnicodeDecodeError:  # UTF-16 or UTF-32 JSON
-                    pass
-            return value
-        return _decode_text(body, params)
+        value = _json_body(body, raw_json)
+        if value is _NOT_JSON:  # or NaN, which JavaScript refuses: as text
+            return _decode_text(body, params)
+        return value
     if (
         mimetype.startswith(_TEXT_TYPES)
         or mimetype.endswith("+xml")
@@ -266,6 +261,27 @@ def _decode_body(
 
 def _reject_constant(name: str) -> t.NoReturn:
     raise ValueError(f"{name} is not valid JSON.")
+
+
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+_NOT_JSON = object()
+
+
+def _json_body(body: bytes, raw_json: bool) -> t.Any:
+    # Parsed even when passed on raw: an invalid JSON text would corrupt the
+    # packet, and the client's connection with it.
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:  # UTF-16 or UTF-32 JSON, never passed raw
+        try:
+            return json.loads(body, parse_constant=_reject_constant)
+        except ValueError:
+            return _NOT_JSON
+    try:
+        value = _JSON.decode(text)
+    except ValueError:
+        return _NOT_JSON
+    return RawJSON(text) if raw_json else value
 
 
 def _decode_text(body: bytes, params: str) -> str | bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import socket
 import subprocess
@@ -57,6 +59,18 @@ def wait_until(
         time.sleep(interval)
 
 
+def stop_process(process: subprocess.Popen[t.Any] | None) -> None:
+    """Stop a process by its PID: terminate, then kill after a bounded wait."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(STOP_TIMEOUT)
+
+
 class ServerProcess:
     """``tests/serve.py`` running in a subprocess."""
 
@@ -105,13 +119,7 @@ class ServerProcess:
         return bool(wait_until(lambda: text in self.stderr, timeout))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
+        stop_process(self.process)
         self._stderr.close()
         os.unlink(self._stderr.name)
 
@@ -191,3 +199,16 @@ def assert_serves(client: socketio.Client, namespace: str | None = None) -> None
     jwr = call(client, "get", "/hello/5?still=alive", namespace=namespace)
     assert jwr["statusCode"] == 200
     assert jwr["body"] == {"n": 5, "args": {"still": ["alive"]}}
+
+
+def whoami_over_http(port: int) -> tuple[list[t.Any], dict[str, t.Any]]:
+    """GET ``/whoami`` over a connection of our own: the client's end of it
+    (host and port, which the server sees as its peer) and the answer."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/whoami")
+        local = list(connection.sock.getsockname()[:2])
+        body = json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+    return local, body

@@ -31,6 +31,7 @@ from tests.browser_support import require_js_modules
 from tests.helpers import free_port
 from tests.helpers import require
 from tests.helpers import START_TIMEOUT
+from tests.helpers import stop_process
 from tests.helpers import STOP_TIMEOUT
 from tests.helpers import TESTS_DIR
 
@@ -115,13 +116,7 @@ class ExampleServer:
         )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
+        stop_process(self.process)
         self._log.close()
         os.unlink(self._log.name)
 

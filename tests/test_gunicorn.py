@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import shutil
 import subprocess
@@ -17,9 +15,10 @@ import requests
 from tests.helpers import call
 from tests.helpers import Clients
 from tests.helpers import free_port
-from tests.helpers import STOP_TIMEOUT
+from tests.helpers import stop_process
 from tests.helpers import TESTS_DIR
 from tests.helpers import wait_until
+from tests.helpers import whoami_over_http
 
 GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 
@@ -62,24 +61,12 @@ def gunicorn_url() -> t.Iterator[str]:
             pytest.fail(f"gunicorn did not start:\n{log.read().decode()}")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
+        stop_process(process)
         log.close()
 
 
 def test_http_request_socket_is_gunicorns(gunicorn_url: str) -> None:
-    port = int(gunicorn_url.rsplit(":", 1)[1])
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", "/whoami")
-        local = list(connection.sock.getsockname()[:2])
-        body = json.loads(connection.getresponse().read())
-    finally:
-        connection.close()
+    local, body = whoami_over_http(int(gunicorn_url.rsplit(":", 1)[1]))
     assert body["is_socket"] is False
     assert body["socket_type"] == "socket.socket"
     assert body["peername"] == local

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 import queue
 import re
 import time
@@ -11,6 +9,7 @@ import time
 import requests
 
 from tests.helpers import call
+from tests.helpers import whoami_over_http
 
 HTTP_DATE = re.compile(r"^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$")
 TCP_SOCKET_TYPES = {
@@ -29,14 +28,7 @@ def test_http_request_is_not_a_socket(server, mode):
 
 
 def test_http_request_socket_is_the_tcp_connection(server):
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-    try:
-        connection.request("GET", "/whoami")
-        # The client's own end of the connection is the server's peer.
-        local = list(connection.sock.getsockname()[:2])
-        body = json.loads(connection.getresponse().read())
-    finally:
-        connection.close()
+    local, body = whoami_over_http(server.port)
     assert body["peername"] == local
     assert body["peername"] == [body["remote_addr"], int(body["remote_port"])]
 

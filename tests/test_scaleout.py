@@ -25,7 +25,7 @@ from tests.helpers import Clients
 from tests.helpers import free_port
 from tests.helpers import require
 from tests.helpers import ServerProcess
-from tests.helpers import STOP_TIMEOUT
+from tests.helpers import stop_process
 from tests.helpers import wait_until
 from tests.test_rooms import Inbox
 from tests.test_rooms import marker
@@ -74,13 +74,7 @@ class RedisServer:
             return False
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
+        stop_process(self.process)
         self.process = None
 
 

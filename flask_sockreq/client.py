@@ -22,6 +22,7 @@ python-socketio's client: install ``Flask-SockReq[client]``.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
 import typing as t
 
@@ -103,6 +104,7 @@ class Client:
         connect: bool = True,
         **client_options: t.Any,
     ) -> None:
+        _require("websocket", "Client", "client")
         import socketio
 
         self.url = url.rstrip("/")
@@ -280,6 +282,16 @@ class Client:
         return entry.jwr
 
 
+def _require(module: str, client: str, extra: str) -> None:
+    # python-socketio's clients speak WebSocket through these packages; without
+    # them a connection fails with "Unexpected connection error".
+    if importlib.util.find_spec(module) is None:
+        raise ImportError(
+            f"{client} needs the {module!r} package for WebSocket: install"
+            f" 'Flask-SockReq[{extra}]'."
+        )
+
+
 def _build(
     url: str,
     request_headers: dict[str, str],
@@ -330,6 +342,7 @@ class AsyncClient:
         socketio_path: str = "socket.io",
         **client_options: t.Any,
     ) -> None:
+        _require("aiohttp", "AsyncClient", "asyncio")
         import socketio
 
         self.url = url.rstrip("/")

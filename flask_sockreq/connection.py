@@ -58,6 +58,22 @@ class Connection:
         )
         self._inflight: list[None] = []
 
+    @classmethod
+    def of(
+        cls,
+        server: socketio.Server,
+        sid: str,
+        namespace: str,
+        handshake: WSGIEnvironment,
+    ) -> Connection:
+        """The connection of ``sid``, made at its first request and kept in
+        its handshake environ."""
+        conn: Connection | None = handshake.get(CONNECTION_KEY)
+        if conn is None or conn.socket.id != sid:
+            conn = cls(server, sid, namespace, handshake)
+            handshake[CONNECTION_KEY] = conn
+        return conn
+
     def acquire(self, limit: int | None) -> bool:
         """Count a request in flight, unless ``limit`` are already."""
         # Lock-free, as list append and pop are atomic: a request counts

@@ -13,8 +13,8 @@ from flask_socketio import SocketIO
 from socketio import packet as sio_packet
 
 from . import acks
+from .bus import bus_for
 from .connection import Connection
-from .connection import CONNECTION_KEY
 from .exposure import check_exposed
 from .exposure import exclude
 from .protocol import encode_jwr
@@ -206,7 +206,9 @@ class SockReq(RoomsMixin):
             module_url = f"{client_url.removesuffix('.js')}.mjs"
             app.add_url_rule(module_url, "sockreq_client_module", client_module)
         _register(socketio, state.namespace)
-        self._start_room_bus(socketio.server)
+        # Hear the room bus now, not at the first socket request, so that
+        # room-to-room operations reach sockets that never sent one.
+        bus_for(socketio.server)
         if state.access_log and logger.level == logging.NOTSET:
             # As werkzeug does for its own access log: visible by default.
             logger.setLevel(logging.INFO)
@@ -332,10 +334,7 @@ class _RequestHandler:
         handshake = server.get_environ(sid, namespace=self.namespace)
         if handshake is None:
             return error_jwr(400, "not_connected", "The socket is no longer connected.")
-        conn = handshake.get(CONNECTION_KEY)
-        if conn is None or conn.socket.id != sid:
-            conn = Connection(server, sid, self.namespace, handshake)
-            handshake[CONNECTION_KEY] = conn
+        conn = Connection.of(server, sid, self.namespace, handshake)
         app = handshake["flask.app"]
         state: SockReqState | None = app.extensions.get("sockreq")
         if state is None:

@@ -16,10 +16,9 @@ from urllib.parse import quote
 from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 
+from .protocol import FORBIDDEN_HEADERS
 from .protocol import METHODS
 
-#: Header names a payload must not carry: the connection decides them.
-_SKIPPED_HEADERS = frozenset({"host", "cookie", "content-length"})
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _NO_JSON = object()
 
@@ -77,7 +76,10 @@ def build_request(
     environ["wsgi.input"].seek(0)
     headers: dict[str, str] = {}
     for name, value in builder.headers.items():
-        if name.lower() in _SKIPPED_HEADERS or name.lower() == "content-type":
+        key = name.upper().replace("-", "_")
+        # The connection decides these (the server would drop them), and
+        # Content-Type comes from the environ below.
+        if key in FORBIDDEN_HEADERS or key == "CONTENT_TYPE":
             continue
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     content_type = environ.get("CONTENT_TYPE")

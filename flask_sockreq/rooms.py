@@ -203,13 +203,6 @@ class RoomsMixin:
     add_room_members_to_rooms = staticmethod(add_room_members_to_rooms)
     remove_room_members_from_rooms = staticmethod(remove_room_members_from_rooms)
 
-    @staticmethod
-    def _start_room_bus(server: t.Any) -> None:
-        """Start listening to the room bus now rather than at first use, so
-        that room-to-room operations reach sockets that never sent a request.
-        """
-        bus_for(server)
-
 
 def _state() -> SockReqState:
     try:

@@ -18,7 +18,6 @@ from werkzeug.test import TestResponse
 from werkzeug.wrappers import Request as WerkzeugRequest
 
 from .connection import Connection
-from .connection import CONNECTION_KEY
 from .cookies import CookieJar
 from .payload import build_request
 from .payload import response_parts
@@ -251,12 +250,7 @@ class SockReqTestClient:
         server = self.state.socketio.server
         sid = self.sid
         handshake = server.get_environ(sid, namespace=self.namespace)
-        conn: Connection | None = handshake.get(CONNECTION_KEY)
-        if conn is None or conn.socket.id != sid:
-            # As the request handler would at the first request.
-            conn = Connection(server, sid, self.namespace, handshake)
-            handshake[CONNECTION_KEY] = conn
-        return conn
+        return Connection.of(server, sid, self.namespace, handshake)
 
     def _share_cookies(self, environ: dict[str, t.Any]) -> _RecordingJar | None:
         client = self.flask_test_client

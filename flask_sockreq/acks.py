@@ -1,12 +1,11 @@
-"""Acknowledgements: knowing a request's ack id, and answering at a deadline.
+"""Answering requests at their deadline.
 
 python-socketio sends an event's ack from its handler's return value and
 does not tell the handler the ack id. To answer a slow request at its
-deadline while the view goes on, Flask-SockReq needs that id: the server's
-packet class is extended so that decoding a request event tags its payload
-with it, under a key no JSON payload can spell. A single watchdog task per
-server then answers overdue requests itself, and the handler's late return
-is turned into no ack at all.
+deadline while the view goes on, Flask-SockReq needs that id: the packet
+codec tags each request payload with it (:mod:`flask_sockreq.codec`). A
+single watchdog task per server then answers overdue requests itself, and
+the handler's late return is turned into no ack at all.
 """
 
 from __future__ import annotations
@@ -18,92 +17,10 @@ import typing as t
 
 from socketio import packet as sio_packet
 
-from .protocol import RawJSON
-
 if t.TYPE_CHECKING:  # pragma: no cover
     import socketio
 
 logger = logging.getLogger("flask_sockreq")
-
-
-class _AckKey:
-    """The payload key of the ack id: not a string, so never from a client."""
-
-    def __repr__(self) -> str:
-        return "<sockreq ack id>"
-
-
-ACK_KEY: t.Any = _AckKey()
-
-
-def tagging_class(base: type, namespace: str, events: t.Iterable[str]) -> type:
-    """``base``, extended to tag the payloads of ``events`` on ``namespace``."""
-    if not getattr(base, "sockreq_tagging", False):
-        base = type(
-            f"SockReq{base.__name__}",
-            (_TaggingPacket, base),
-            {
-                "sockreq_tagging": True,
-                "sockreq_events": frozenset(),
-                # Raw JSON can be spliced into JSON text, not into msgpack.
-                "sockreq_raw_json": getattr(base, "encode", None)
-                is sio_packet.Packet.encode,
-            },
-        )
-    base.sockreq_events = base.sockreq_events | {  # type: ignore[attr-defined]
-        (namespace, event) for event in events
-    }
-    return base
-
-
-def install(server: socketio.Server, namespace: str, events: t.Iterable[str]) -> None:
-    """Make ``server`` tag the payloads of ``events`` on ``namespace``."""
-    server.packet_class = tagging_class(server.packet_class, namespace, events)
-
-
-def is_installed(server: socketio.Server) -> bool:
-    return bool(getattr(server.packet_class, "sockreq_tagging", False))
-
-
-class _TaggingPacket(sio_packet.Packet):  # type: ignore[misc]
-    sockreq_events: t.ClassVar[frozenset[tuple[str, str]]]
-    sockreq_raw_json: t.ClassVar[bool]
-
-    def encode(self) -> t.Any:
-        data = self.data
-        if (
-            self.packet_type == sio_packet.ACK
-            and self.sockreq_raw_json
-            and isinstance(data, list)
-            and len(data) == 1
-            and isinstance(data[0], dict)
-            and isinstance(data[0].get("body"), RawJSON)
-        ):
-            jwr = data[0]
-            head = "3"
-            if self.namespace is not None and self.namespace != "/":
-                head += f"{self.namespace},"
-            if self.id is not None:
-                head += str(self.id)
-            rest = self.json.dumps(
-                {"headers": jwr["headers"], "statusCode": jwr["statusCode"]},
-                separators=(",", ":"),
-            )
-            return f'{head}[{{"body":{jwr["body"].text},{rest[1:]}]'
-        return super().encode()
-
-    def decode(self, encoded_packet: t.Any) -> t.Any:
-        count = super().decode(encoded_packet)
-        data = self.data
-        if (
-            self.packet_type in (sio_packet.EVENT, sio_packet.BINARY_EVENT)
-            and isinstance(data, list)
-            and len(data) > 1
-            and isinstance(data[1], dict)
-            and (self.namespace or "/", data[0]) in self.sockreq_events
-        ):
-            data[1][ACK_KEY] = self.id
-        return count
 
 
 #: A request served under a deadline: (sid, namespace, ack id).

@@ -22,6 +22,8 @@ class Connection:
     """
 
     __slots__ = (
+        "app",
+        "state",
         "socket",
         "template",
         "hosts",
@@ -38,6 +40,11 @@ class Connection:
         namespace: str,
         handshake: WSGIEnvironment,
     ) -> None:
+        #: The Flask app the client connected to.
+        self.app = handshake["flask.app"]
+        #: The app's :class:`~flask_sockreq.SockReqState`, None if it has no
+        #: SockReq.
+        self.state = self.app.extensions.get("sockreq")
         self.socket = Socket(server, sid, namespace, handshake)
         #: The environ every request of the connection starts from.
         self.template = environ_template(handshake)
@@ -73,6 +80,11 @@ class Connection:
             conn = cls(server, sid, namespace, handshake)
             handshake[CONNECTION_KEY] = conn
         return conn
+
+    @property
+    def remote_addr(self) -> str:
+        """The peer address, for the access log."""
+        return t.cast(str, self.template.get("REMOTE_ADDR", "-"))
 
     def acquire(self, limit: int | None) -> bool:
         """Count a request in flight, unless ``limit`` are already."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import typing as t
 
 from flask import Response
@@ -13,27 +12,25 @@ from flask_socketio import SocketIO
 from socketio import packet as sio_packet
 
 from . import acks
+from . import codec
+from . import websocket
 from .bus import bus_for
-from .connection import Connection
 from .exposure import check_exposed
 from .exposure import exclude
-from .protocol import encode_jwr
+from .handler import RequestHandler
 from .protocol import error_jwr
 from .protocol import FORBIDDEN_HEADERS
 from .protocol import METHODS
-from .protocol import parse_request
-from .protocol import ProtocolError
-from .replay import build_environ
-from .replay import run
+from .replay import Dispatcher
 from .request import SocketRequestMixin
 from .rooms import RoomsMixin
 from .sync import CookieSync
 from .sync import redeem_view
-from .sync import SYNC_HEADER
-from .sync import SYNC_URL_HEADER
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
+
+    from .sqla import AutoPublisher
 
 logger = logging.getLogger("flask_sockreq")
 
@@ -41,7 +38,7 @@ _STATIC = os.path.join(os.path.dirname(__file__), "static")
 
 _DEFAULTS: dict[str, t.Any] = {
     "SOCKREQ_NAMESPACE": "/",
-    "SOCKREQ_ACCESS_LOG": True,
+    "SOCKREQ_ACCESS_LOG": None,
     "SOCKREQ_FORBIDDEN_HEADERS": (),
     "SOCKREQ_EXPOSE_ALL": True,
     "SOCKREQ_ALLOW_NO_ORIGIN": True,
@@ -67,8 +64,13 @@ class SockReqState:
         self.socketio = socketio
         #: ``SOCKREQ_NAMESPACE``
         self.namespace: str = config["SOCKREQ_NAMESPACE"]
-        #: ``SOCKREQ_ACCESS_LOG``
-        self.access_log = bool(config["SOCKREQ_ACCESS_LOG"])
+        #: ``SOCKREQ_ACCESS_LOG``: True, False, or None to follow ``app.debug``.
+        self.access_log: bool | None = (
+            None
+            if config["SOCKREQ_ACCESS_LOG"] is None
+            else bool(config["SOCKREQ_ACCESS_LOG"])
+        )
+        self._log_ready = False
         #: The payload headers that are dropped, in WSGI form (``X_REAL_IP``).
         self.forbidden_headers = FORBIDDEN_HEADERS | {
             name.upper().replace("-", "_")
@@ -84,8 +86,11 @@ class SockReqState:
         self.max_inflight: int | None = config["SOCKREQ_MAX_INFLIGHT"]
         #: ``SOCKREQ_TIMEOUT``
         self.timeout: float | None = config["SOCKREQ_TIMEOUT"]
+        #: The python-socketio server made ready by :meth:`prepare`.
+        self.server: t.Any = None
         self._watchdog: acks.Watchdog | None = None
-        self._pipeline: tuple[t.Any, t.Any] = (None, None)
+        self._dispatcher: Dispatcher | None = None
+        self._wsgi_app: t.Any = None
         self._cookie_sync_path: str = config["SOCKREQ_COOKIE_SYNC_URL"]
         #: The pending cookie sync tokens, if ``SOCKREQ_COOKIE_SYNC`` is on.
         self.cookie_sync = (
@@ -110,16 +115,52 @@ class SockReqState:
             504, "timeout", f"The server did not answer within {self.timeout} seconds."
         )
 
-    def pipeline(self, app: Flask) -> t.Any:
-        """The WSGI callable a socket request of ``app`` runs through."""
+    def dispatcher(self, app: Flask) -> Dispatcher:
+        """What runs a socket request of ``app``: its WSGI pipeline, and
+        Flask's request handling directly when nothing wraps it."""
         wsgi_app: t.Any = app.wsgi_app
-        if wsgi_app is not self._pipeline[0]:
+        # == rather than is: an unwrapped app.wsgi_app is a new bound method
+        # at each access, equal to the last one.
+        if self._dispatcher is None or wsgi_app != self._wsgi_app:
             middleware = getattr(self.socketio, "sockio_mw", None)
             # When nothing wraps Flask-SocketIO's middleware, which would only
             # copy the environ and hand it on, call what it wraps.
             inner = middleware.wsgi_app if wsgi_app is middleware else wsgi_app
-            self._pipeline = (wsgi_app, inner)
-        return self._pipeline[1]
+            self._dispatcher = Dispatcher(app, inner)
+            self._wsgi_app = wsgi_app
+        return self._dispatcher
+
+    @property
+    def raw_json(self) -> bool:
+        """Whether JSON bodies may go into the acknowledgement as they are."""
+        return bool(
+            getattr(self.socketio.server.packet_class, "sockreq_raw_json", False)
+        )
+
+    def prepare(self, server: t.Any) -> None:
+        """Make ready a python-socketio server created after ``init_app``
+        (the handler calls this at the first request it serves). A server
+        with a serializer of its own gets the packet codec: from the next
+        request on, ack ids are known and deadlines kept."""
+        if not codec.is_installed(server):
+            codec.install(server, self.namespace, METHODS)
+        websocket.install(server)
+        self.server = server
+
+    def logs_access(self, app: Flask) -> bool:
+        """Whether to write the access log line of a request of ``app``."""
+        if self.access_log is None and not app.debug:
+            return False
+        if not self._log_ready:
+            # As werkzeug does for its own access log, at its first line:
+            # INFO unless the app set a level, and a handler only if logging
+            # has none at all.
+            if logger.level == logging.NOTSET:
+                logger.setLevel(logging.INFO)
+            if not logger.hasHandlers():
+                logger.addHandler(logging.StreamHandler())
+            self._log_ready = True
+        return logger.isEnabledFor(logging.INFO)
 
     @property
     def socketio_path(self) -> str:
@@ -209,11 +250,28 @@ class SockReq(RoomsMixin):
         # Hear the room bus now, not at the first socket request, so that
         # room-to-room operations reach sockets that never sent one.
         bus_for(socketio.server)
-        if state.access_log and logger.level == logging.NOTSET:
-            # As werkzeug does for its own access log: visible by default.
-            logger.setLevel(logging.INFO)
-            if not logger.hasHandlers():
-                logger.addHandler(logging.StreamHandler())
+
+    def autopublish(
+        self,
+        model: type[t.Any],
+        *,
+        resource: str,
+        serialize: t.Callable[[t.Any], t.Any] | None = None,
+        skip_requester: bool = True,
+    ) -> AutoPublisher:
+        """Publish ``model``'s committed changes to the sockets of this
+        SockReq's apps: see :func:`flask_sockreq.sqla.autopublish`. Needs
+        Flask-SQLAlchemy (or SQLAlchemy).
+        """
+        from .sqla import autopublish
+
+        return autopublish(
+            model,
+            resource=resource,
+            serialize=serialize,
+            skip_requester=skip_requester,
+            sockreq=self,
+        )
 
     @staticmethod
     def socketio_for(app: Flask) -> SocketIO:
@@ -252,24 +310,25 @@ def _register(socketio: SocketIO, namespace: str) -> None:
     # Straight onto python-socketio, not through socketio.on(): Flask-SocketIO's
     # wrapper would push a request context for the handshake around our own.
     if any(
-        isinstance(handler, _RequestHandler) and ns == namespace
+        isinstance(handler, RequestHandler) and ns == namespace
         for _, handler, ns in socketio.handlers
     ):
         return
     for method in METHODS:
-        handler = _RequestHandler(socketio, method, namespace)
+        handler = RequestHandler(socketio, method, namespace)
         # Queued handlers are registered again whenever socketio.init_app
         # creates a server, so the order of init_app calls does not matter.
         socketio.handlers.append((method, handler, namespace))
         if socketio.server is not None:
             socketio.server.on(method, handler, namespace=namespace)
     if socketio.server is not None:
-        acks.install(socketio.server, namespace, METHODS)
+        codec.install(socketio.server, namespace, METHODS)
+        websocket.install(socketio.server)
     else:
         serializer = socketio.server_options.get("serializer", "default")
         if serializer in ("default", "msgpack"):
             serializer = _serializer_class(serializer)
-        socketio.server_options["serializer"] = acks.tagging_class(
+        socketio.server_options["serializer"] = codec.packet_class(
             serializer, namespace, METHODS
         )
 
@@ -280,158 +339,3 @@ def _serializer_class(name: str) -> type:
 
         return t.cast(type, MsgPackPacket)
     return t.cast(type, sio_packet.Packet)
-
-
-class _RequestHandler:
-    """The python-socketio handler for one request event."""
-
-    __slots__ = ("socketio", "method", "namespace")
-
-    def __init__(self, socketio: SocketIO, method: str, namespace: str) -> None:
-        self.socketio = socketio
-        self.method = method
-        self.namespace = namespace
-
-    def __call__(self, sid: str, payload: t.Any = None, *args: t.Any) -> t.Any:
-        start = time.perf_counter()
-        ack_id = (
-            payload.pop(acks.ACK_KEY, _UNTAGGED)
-            if isinstance(payload, dict)
-            else _UNTAGGED
-        )
-        server = self.socketio.server
-        try:
-            jwr = self._handle(server, sid, payload, ack_id, start)
-        except Exception:
-            # Never leave a client without its acknowledgement.
-            logger.exception(
-                "Failed to serve a socket %s request.", self.method.upper()
-            )
-            jwr = error_jwr(
-                500, "internal_error", "The server failed to handle the request."
-            )
-        if jwr is None:
-            return server.not_handled  # the watchdog has answered already
-        if ack_id is None:
-            logger.debug(
-                "Dropped the %s response to socket request %s %s from %s: it"
-                " was sent without an acknowledgement callback.",
-                jwr["statusCode"],
-                self.method.upper(),
-                _url(payload),
-                sid,
-            )
-        return jwr
-
-    def _handle(
-        self,
-        server: t.Any,
-        sid: str,
-        payload: t.Any,
-        ack_id: t.Any,
-        start: float,
-    ) -> dict[str, t.Any] | None:
-        handshake = server.get_environ(sid, namespace=self.namespace)
-        if handshake is None:
-            return error_jwr(400, "not_connected", "The socket is no longer connected.")
-        conn = Connection.of(server, sid, self.namespace, handshake)
-        app = handshake["flask.app"]
-        state: SockReqState | None = app.extensions.get("sockreq")
-        if state is None:
-            return error_jwr(
-                404, "not_enabled", "Socket requests are not enabled for this app."
-            )
-        if ack_id is _UNTAGGED and not acks.is_installed(server):
-            # A server created after init_app with a serializer of its own:
-            # from the next request on, ack ids are known and deadlines kept.
-            acks.install(server, self.namespace, METHODS)
-        late = False
-        if not (conn.has_origin or state.allow_no_origin):
-            jwr = error_jwr(
-                403,
-                "origin_required",
-                "This server serves socket requests only to connections that"
-                " sent an Origin header.",
-            )
-        elif not conn.acquire(state.max_inflight):
-            jwr = error_jwr(
-                429,
-                "too_many_requests",
-                f"This socket already has {state.max_inflight} requests in"
-                " flight; wait for their answers before sending more.",
-            )
-        else:
-            pending = None
-            if state.timeout is not None and isinstance(ack_id, int):
-                watchdog = state.watchdog(server)
-                pending = watchdog.track(sid, self.namespace, ack_id, state.timeout)
-            try:
-                jwr = _serve(app, state, conn, self.method, payload)
-            finally:
-                conn.release()
-            late = pending is not None and not watchdog.finish(pending)
-            if late:
-                logger.warning(
-                    "Dropped the late %s response to socket request %s %s from"
-                    " %s: the client was answered 504 after %s s.",
-                    jwr["statusCode"],
-                    self.method.upper(),
-                    _url(payload),
-                    sid,
-                    state.timeout,
-                )
-        if state.access_log and logger.isEnabledFor(logging.INFO):
-            status = 504 if late else jwr["statusCode"]
-            _log_access(conn, self.method, payload, status, start)
-        return None if late else jwr
-
-
-_UNTAGGED = object()
-
-
-def _serve(
-    app: Flask, state: SockReqState, conn: Connection, method: str, payload: t.Any
-) -> dict[str, t.Any]:
-    try:
-        req = parse_request(method, payload, conn.hosts, state.forbidden_headers)
-        environ = build_environ(
-            conn.template,
-            req,
-            conn.socket,
-            state.socketio_path,
-            conn.jar.header_for(req.path, conn.secure),
-        )
-    except ProtocolError as exc:
-        return exc.to_jwr()
-    status, headers, body = run(app, state.pipeline(app), environ)
-    set_cookies: list[str] = []
-    raw_json = getattr(state.socketio.server.packet_class, "sockreq_raw_json", False)
-    jwr = encode_jwr(status, headers, body, req.method, raw_json, set_cookies)
-    if set_cookies:
-        conn.jar.update(set_cookies, req.path)
-        if state.cookie_sync is not None:
-            jwr["headers"][SYNC_HEADER] = state.cookie_sync.issue(
-                conn.socket.id, set_cookies
-            )
-            jwr["headers"][SYNC_URL_HEADER] = state.cookie_sync_url(environ)
-    return jwr
-
-
-def _url(payload: t.Any) -> str:
-    url = payload.get("url") if isinstance(payload, dict) else None
-    return url if isinstance(url, str) else "-"
-
-
-def _log_access(
-    conn: Connection, method: str, payload: t.Any, status: int, start: float
-) -> None:
-    logger.info(
-        '%s - - [%s] "%s %s SOCKET" %d %.1fms sid=%s',
-        conn.template.get("REMOTE_ADDR", "-"),
-        time.strftime("%d/%b/%Y %H:%M:%S"),
-        method.upper(),
-        _url(payload),
-        status,
-        (time.perf_counter() - start) * 1000,
-        conn.socket.id,
-    )

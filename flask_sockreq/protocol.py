@@ -9,12 +9,17 @@ sent back as the event's acknowledgement, as sails.io.js expects.
 from __future__ import annotations
 
 import json
+import math
 import re
 import typing as t
 from urllib.parse import quote
 from urllib.parse import unquote_to_bytes
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
+
+from .codec import CODEC
+from .codec import JWR
+from .codec import RawJSON
 
 #: The events a client emits, one per HTTP method.
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
@@ -73,26 +78,8 @@ class ProtocolError(Exception):
         self.message = message
         self.status = status
 
-    def to_jwr(self) -> dict[str, t.Any]:
+    def to_jwr(self) -> JWR:
         return error_jwr(self.status, self.code, self.message)
-
-
-class RawJSON:
-    """A JSON text to put in a packet as it is, not parsed and dumped again.
-
-    :param text: Valid JSON.
-    """
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RawJSON) and other.text == self.text
-
-    def __repr__(self) -> str:
-        return f"RawJSON({self.text!r})"
 
 
 class SocketRequest(t.NamedTuple):
@@ -109,13 +96,13 @@ class SocketRequest(t.NamedTuple):
     url: str
 
 
-def error_jwr(status: int, code: str, message: str) -> dict[str, t.Any]:
+def error_jwr(status: int, code: str, message: str) -> JWR:
     """Build the JWR for a request that never reached the app."""
-    return {
-        "body": {"error": code, "message": message},
-        "headers": {"Content-Type": "application/json"},
-        "statusCode": status,
-    }
+    return JWR(
+        body={"error": code, "message": message},
+        headers={"Content-Type": "application/json"},
+        statusCode=status,
+    )
 
 
 def parse_request(
@@ -157,7 +144,7 @@ def parse_request(
         pass
     elif isinstance(data, (str, bytes, bytearray)):
         if isinstance(data, str):
-            body = data.encode("utf-8")
+            body = _utf8(data, "The data")
             default_type = "text/plain; charset=utf-8"
         else:
             body = bytes(data)
@@ -185,7 +172,7 @@ def parse_request(
             )
         body = _encode_query(data).encode("ascii")
     else:
-        body = json.dumps(data, separators=(",", ":")).encode("utf-8")
+        body = _json_data(data)
         if content_type is None:
             headers.append(("CONTENT_TYPE", "application/json"))
     return SocketRequest(method.upper(), path, query, headers, body, payload["url"])
@@ -200,12 +187,12 @@ def wsgi_path(path: str) -> str:
 
 def encode_jwr(
     status: int,
-    headers: list[tuple[str, str]],
+    headers: t.Iterable[tuple[str, str]],
     body: bytes,
     method: str,
     raw_json: bool = False,
     set_cookies: list[str] | None = None,
-) -> dict[str, t.Any]:
+) -> JWR:
     """Turn a WSGI response into a JWR.
 
     The body is the JSON value for a JSON response, a str for a textual one
@@ -231,11 +218,11 @@ def encode_jwr(
             jwr_headers[name] = f"{jwr_headers[name]}, {value}"
         else:
             jwr_headers[name] = value
-    return {
-        "body": _decode_body(status, content_type, body, method, raw_json),
-        "headers": jwr_headers,
-        "statusCode": status,
-    }
+    return JWR(
+        body=_decode_body(status, content_type, body, method, raw_json),
+        headers=jwr_headers,
+        statusCode=status,
+    )
 
 
 def _decode_body(
@@ -268,8 +255,10 @@ _NOT_JSON = object()
 
 
 def _json_body(body: bytes, raw_json: bool) -> t.Any:
-    # Parsed even when passed on raw: an invalid JSON text would corrupt the
+    # Checked even when passed on raw: an invalid JSON text would corrupt the
     # packet, and the client's connection with it.
+    if raw_json and CODEC.validate(body):
+        return RawJSON(body)
     try:
         text = body.decode()
     except UnicodeDecodeError:  # UTF-16 or UTF-32 JSON, never passed raw
@@ -281,7 +270,7 @@ def _json_body(body: bytes, raw_json: bool) -> t.Any:
         value = _JSON.decode(text)
     except ValueError:
         return _NOT_JSON
-    return RawJSON(text) if raw_json else value
+    return RawJSON(body) if raw_json else value
 
 
 def _decode_text(body: bytes, params: str) -> str | bytes:
@@ -311,6 +300,8 @@ def _split_url(url: t.Any, hosts: tuple[str, ...]) -> tuple[str, str]:
         )
     if _CONTROL.search(url):
         raise ProtocolError("invalid_url", "The url contains a control character.")
+    if not url.isascii():
+        _utf8(url, "The url")
     if not url.startswith("/") or url.startswith("//"):
         try:
             parts = urlsplit(url)
@@ -370,6 +361,16 @@ def _parse_headers(
                     "invalid_headers",
                     f"The value of header {name!r} contains a control character.",
                 )
+            if not value.isascii():
+                try:
+                    value.encode("latin-1")
+                except UnicodeEncodeError:
+                    raise ProtocolError(
+                        "invalid_headers",
+                        f"The value of header {name!r} has a character outside"
+                        " Latin-1, which HTTP headers cannot carry; encode it"
+                        " (for example with encodeURIComponent).",
+                    ) from None
         elif isinstance(value, bool):
             value = "true" if value else "false"
         elif isinstance(value, (int, float)):
@@ -395,6 +396,11 @@ def _parse_headers(
 def _number_to_str(value: float) -> str:
     # Match JavaScript's String(): sails.io.js clients send 7 and expect "7".
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ProtocolError(
+                "invalid_data",
+                f"{value!r} is not a number JSON can carry; send a string.",
+            )
         if value.is_integer() and abs(value) < 1e21:
             return str(int(value))
         return repr(value)
@@ -409,7 +415,39 @@ def _encode_query(data: dict[str, t.Any]) -> str:
                 pairs.append((key, _query_value(key, item)))
         else:
             pairs.append((key, _query_value(key, value)))
-    return urlencode(pairs)
+    try:
+        return urlencode(pairs)
+    except UnicodeEncodeError:
+        raise ProtocolError(
+            "invalid_data",
+            "The data has a string with a lone surrogate, which UTF-8 cannot encode.",
+        ) from None
+
+
+def _json_data(data: t.Any) -> bytes:
+    try:
+        return CODEC.dumps_bytes(data)
+    except ValueError:
+        raise ProtocolError(
+            "invalid_data",
+            "The data has NaN or Infinity, which are not JSON; send null or a string.",
+        ) from None
+    except TypeError:
+        raise ProtocolError(
+            "invalid_data",
+            "The data mixes binary parts into a JSON value; send the binary"
+            " data alone as 'data', or encode it (for example as base64).",
+        ) from None
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(
+            "invalid_data" if what == "The data" else "invalid_url",
+            f"{what} has a lone surrogate, which UTF-8 cannot encode.",
+        ) from None
 
 
 def _query_value(key: str, value: t.Any) -> str:

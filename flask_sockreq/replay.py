@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import logging
+import sys
 import typing as t
 
+from flask import Flask
 from flask import has_app_context
 from werkzeug.exceptions import InternalServerError
 
@@ -16,7 +19,6 @@ from .protocol import wsgi_path
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import WSGIApplication
     from _typeshed.wsgi import WSGIEnvironment
-    from flask import Flask
 
 logger = logging.getLogger("flask_sockreq")
 
@@ -138,27 +140,97 @@ def build_environ(
     return environ
 
 
-def run(
-    app: Flask, wsgi_app: WSGIApplication, environ: WSGIEnvironment
-) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Run ``environ`` through the app's WSGI pipeline and buffer the answer.
+class Dispatcher:
+    """How a socket request runs through one app.
 
-    :param wsgi_app: The pipeline: ``app.wsgi_app``, so that WSGI middleware
-        runs as for HTTP. An exception that escapes it
-        (``PROPAGATE_EXCEPTIONS``) is logged and answered with a 500, since
-        the client must always get its acknowledgement.
+    Through ``app.wsgi_app`` (WSGI middleware, such as ProxyFix, runs as it
+    does for HTTP), or, when nothing wraps it, straight through Flask's
+    request handling: the steps of ``Flask.wsgi_app`` with the response
+    object read as it is, without turning it into WSGI and back.
+
+    :param app: The Flask app.
+    :param wsgi_app: The WSGI callable to run, with Flask-SocketIO's
+        middleware (which only hands a request on) skipped.
     """
-    if has_app_context():
-        # A request context would reuse an outer app context of the same app
-        # (Flask <= 3.1), leaking g and skipping teardown_appcontext.
-        with app.app_context():
-            return _run(wsgi_app, environ)
-    return _run(wsgi_app, environ)
+
+    __slots__ = ("app", "wsgi_app", "direct")
+
+    def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.direct = (
+            getattr(wsgi_app, "__self__", None) is app
+            and getattr(wsgi_app, "__func__", None) is Flask.wsgi_app
+            and not inspect.signature(app.full_dispatch_request).parameters
+        )
+
+    def __call__(self, environ: WSGIEnvironment) -> Reply:
+        """Run ``environ`` and buffer the response.
+
+        An exception that escapes the app (``PROPAGATE_EXCEPTIONS``) is
+        logged and answered with a 500, since the client must always get its
+        acknowledgement.
+        """
+        if has_app_context():
+            # A request context would reuse an outer app context of the same
+            # app (Flask <= 3.1), leaking g and skipping teardown_appcontext.
+            with self.app.app_context():
+                return self._run(environ)
+        return self._run(environ)
+
+    def _run(self, environ: WSGIEnvironment) -> Reply:
+        try:
+            if self.direct and _PRESERVE not in environ:
+                return self._run_direct(environ)
+            return _run_wsgi(self.wsgi_app, environ)
+        except Exception:
+            logger.exception(
+                "Exception on socket request %s %s",
+                environ.get("REQUEST_METHOD"),
+                environ.get("REQUEST_URI"),
+            )
+            return _run_wsgi(InternalServerError(), environ)
+
+    def _run_direct(self, environ: WSGIEnvironment) -> Reply:
+        app = self.app
+        ctx = app.request_context(environ)
+        error: BaseException | None = None
+        try:
+            try:
+                ctx.push()
+                response = app.full_dispatch_request()
+            except Exception as exc:
+                error = exc
+                response = app.handle_exception(exc)
+            except:  # noqa: E722 - as Flask.wsgi_app: pop with the error, re-raise
+                error = sys.exc_info()[1]
+                raise
+            headers = response.get_wsgi_headers(environ)
+            app_iter = response.get_app_iter(environ)
+        finally:
+            if error is not None and app.should_ignore_error(error):
+                error = None
+            ctx.pop(error)
+        try:
+            body = b"".join(app_iter)
+        finally:
+            app_iter.close()  # type: ignore[attr-defined]
+        return Reply(response.status_code, headers, body)
 
 
-def _run(
-    wsgi_app: WSGIApplication, environ: WSGIEnvironment
-) -> tuple[int, list[tuple[str, str]], bytes]:
+class Reply(t.NamedTuple):
+    """A response, buffered."""
+
+    status: int
+    #: ``(name, value)`` pairs.
+    headers: t.Iterable[tuple[str, str]]
+    body: bytes
+
+
+_PRESERVE = "werkzeug.debug.preserve_context"
+
+
+def _run_wsgi(wsgi_app: WSGIApplication, environ: WSGIEnvironment) -> Reply:
     response: list[t.Any] = []
     chunks: list[bytes] = []
 
@@ -168,22 +240,12 @@ def _run(
         response[:] = (status, headers)
         return chunks.append
 
+    app_iter = wsgi_app(environ, start_response)
     try:
-        app_iter = wsgi_app(environ, start_response)
-        try:
-            chunks.extend(app_iter)
-        finally:
-            close = getattr(app_iter, "close", None)
-            if close is not None:
-                close()
-    except Exception:
-        logger.exception(
-            "Exception on socket request %s %s",
-            environ.get("REQUEST_METHOD"),
-            environ.get("REQUEST_URI"),
-        )
-        chunks.clear()
-        app_iter = InternalServerError()(environ, start_response)
         chunks.extend(app_iter)
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
     status, headers = response
-    return int(status[:3]), headers, b"".join(chunks)
+    return Reply(int(status[:3]), headers, b"".join(chunks))

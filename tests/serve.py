@@ -45,6 +45,7 @@ def main(argv=None):
     parser.add_argument("--proxy-fix", action="store_true")
     parser.add_argument("--testing", action="store_true")
     parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument("--access-log", action="store_true")
     parser.add_argument("--namespace", help="SOCKREQ_NAMESPACE")
     parser.add_argument(
         "--app", choices=["test", "security", "browser"], default="test"
@@ -76,6 +77,8 @@ def main(argv=None):
         config[key] = json.loads(value)
     if args.no_access_log:
         config["SOCKREQ_ACCESS_LOG"] = False
+    if args.access_log:
+        config["SOCKREQ_ACCESS_LOG"] = True
     if args.namespace:
         config["SOCKREQ_NAMESPACE"] = args.namespace
     if args.app == "browser":
@@ -96,12 +99,18 @@ def main(argv=None):
             channel=args.channel,
         )
     socketio = app.extensions["socketio"]
+    server_options = {}
+    if args.mode == "eventlet":
+        # Each socket holds a greenthread of eventlet.wsgi's pool, 1,024 by
+        # default: past that, new connections wait silently.
+        server_options["max_size"] = 20_000
     socketio.run(
         app,
         host="127.0.0.1",
         port=args.port,
         allow_unsafe_werkzeug=True,
         log_output=True,
+        **server_options,
     )
 
 

@@ -1,4 +1,5 @@
-"""One access log line per socket request, on the ``flask_sockreq`` logger."""
+"""One access log line per socket request, on the ``flask_sockreq`` logger:
+by default in debug mode only, as Flask-SocketIO logs requests."""
 
 from __future__ import annotations
 
@@ -26,7 +27,19 @@ def line_pattern(
     )
 
 
-def test_access_log_over_a_server(sio_client, server):
+@pytest.fixture(scope="module")
+def logging_server(start_server, mode):
+    """The test app with ``SOCKREQ_ACCESS_LOG = True``."""
+    return start_server(mode, "--access-log")
+
+
+@pytest.fixture(scope="module")
+def logging_client(shared_clients, logging_server):
+    return shared_clients.connect(logging_server)
+
+
+def test_access_log_over_a_server(logging_client, logging_server):
+    sio_client, server = logging_client, logging_server
     sid = sio_client.get_sid("/")
     url = f"/hello/3?x={uuid.uuid4().hex}"
     assert call(sio_client, "get", url)["statusCode"] == 200
@@ -47,7 +60,10 @@ def test_access_log_over_a_server(sio_client, server):
         ("get", {"url": "/socket.io/?{tag}"}, 400, "/socket.io/?{tag}"),
     ],
 )
-def test_access_log_status(sio_client, server, event, payload, status, logged_url):
+def test_access_log_status(
+    logging_client, logging_server, event, payload, status, logged_url
+):
+    sio_client, server = logging_client, logging_server
     tag = uuid.uuid4().hex
     payload = {**payload, "url": payload["url"].format(tag=tag)}
     logged_url = logged_url.format(tag=tag)
@@ -60,7 +76,7 @@ def test_access_log_status(sio_client, server, event, payload, status, logged_ur
 
 
 def test_access_log_without_a_url(caplog):
-    app = create_app()
+    app = create_app(config={"SOCKREQ_ACCESS_LOG": True})
     client = app.extensions["socketio"].test_client(app)
     try:
         with caplog.at_level(logging.INFO, logger="flask_sockreq"):
@@ -74,7 +90,7 @@ def test_access_log_without_a_url(caplog):
 
 
 def test_access_log_in_process(caplog):
-    app = create_app()
+    app = create_app(config={"DEBUG": True})
     client = app.extensions["socketio"].test_client(app)
     try:
         with caplog.at_level(logging.INFO, logger="flask_sockreq"):
@@ -89,8 +105,13 @@ def test_access_log_in_process(caplog):
     assert pattern.fullmatch(records[1].getMessage()), records[1].getMessage()
 
 
-def test_access_log_can_be_turned_off(caplog):
-    app = create_app(config={"SOCKREQ_ACCESS_LOG": False})
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"SOCKREQ_ACCESS_LOG": False}, {"DEBUG": True, "SOCKREQ_ACCESS_LOG": False}],
+    ids=["default", "off", "off-in-debug"],
+)
+def test_access_log_can_be_turned_off(caplog, config):
+    app = create_app(config=config)
     client = app.extensions["socketio"].test_client(app)
     try:
         with caplog.at_level(logging.INFO, logger="flask_sockreq"):
@@ -101,8 +122,9 @@ def test_access_log_can_be_turned_off(caplog):
     assert [r for r in caplog.records if r.name == "flask_sockreq"] == []
 
 
-def test_access_log_off_over_a_server(start_server, clients):
-    server = start_server("threading", "--no-access-log")
+@pytest.mark.parametrize("option", [(), ("--no-access-log",)], ids=["default", "off"])
+def test_access_log_off_over_a_server(start_server, clients, option):
+    server = start_server("threading", *option)
     client = clients.connect(server)
     tag = uuid.uuid4().hex
     assert call(client, "get", f"/hello/1?{tag}")["statusCode"] == 200

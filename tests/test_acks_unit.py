@@ -1,4 +1,4 @@
-"""The packet class extension: ack ids on request payloads, raw JSON acks."""
+"""The packet codec: ack ids on request payloads, raw JSON acks."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import typing as t
 import pytest
 from socketio import packet as sio_packet
 
-from flask_sockreq.acks import ACK_KEY
-from flask_sockreq.acks import tagging_class
+from flask_sockreq.codec import ACK_KEY
+from flask_sockreq.codec import packet_class
+from flask_sockreq.codec import RawJSON
 from flask_sockreq.protocol import encode_jwr
-from flask_sockreq.protocol import RawJSON
 
-Tagging = tagging_class(sio_packet.Packet, "/", ["get", "post"])
+Tagging = packet_class(sio_packet.Packet, "/", ["get", "post"])
 
 
 def decode(encoded: str) -> t.Any:
@@ -49,7 +49,7 @@ def test_a_client_cannot_spell_the_ack_key() -> None:
 
 @pytest.mark.parametrize("namespace", ["/", "/api"])
 def test_raw_json_ack_round_trips(namespace: str) -> None:
-    cls = tagging_class(sio_packet.Packet, namespace, ["get"])
+    cls = packet_class(sio_packet.Packet, namespace, ["get"])
     jwr = encode_jwr(
         200,
         [("Content-Type", "application/json"), ("X-N", "1")],

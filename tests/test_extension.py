@@ -49,11 +49,11 @@ def test_state_lives_in_app_extensions():
     assert state.extension is sockreq
     assert state.socketio is sio
     assert state.namespace == "/"
-    assert state.access_log is True
+    assert state.access_log is None  # follows app.debug
     assert SockReq.socketio_for(app) is sio
     assert not hasattr(sockreq, "app")
     assert app.config["SOCKREQ_NAMESPACE"] == "/"
-    assert app.config["SOCKREQ_ACCESS_LOG"] is True
+    assert app.config["SOCKREQ_ACCESS_LOG"] is None
 
 
 def test_second_init_app_raises():

@@ -1,0 +1,283 @@
+"""The packet codec: how Socket.IO packets are encoded and decoded.
+
+python-socketio encodes and decodes every packet with its server's
+``packet_class``. Flask-SockReq gives the server a subclass of that class (a
+class of its own, never a change to the one python-socketio ships) that
+
+- tags the payload of each request event with the packet's ack id, under
+  :data:`ACK_KEY`, a key no JSON can spell: the handler needs the id to
+  answer at a deadline (:mod:`flask_sockreq.acks`);
+- encodes a :class:`JWR` acknowledgement in one step: a JSON response body,
+  already JSON text, goes into the packet as it is (:class:`RawJSON`), and
+  the search for binary attachments looks at the body only;
+- encodes and decodes JSON with orjson when it is installed (the ``orjson``
+  extra) and the app did not give Flask-SocketIO a ``json`` module of its
+  own. What orjson cannot do exactly as the standard module does goes
+  through the standard module: decoding a text with a run of 19 or more
+  digits (an integer beyond 64 bits would become a float), NaN, Infinity or
+  a lone surrogate; encoding an integer beyond 64 bits or a type orjson does
+  not know. Two things differ, by orjson's design: non-ASCII text is sent as
+  UTF-8 rather than ``\\u`` escapes, and a NaN or infinite float is sent as
+  ``null`` (JSON has no such values, and JavaScript refuses ``NaN``).
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+from engineio import json as engineio_json
+from socketio import packet as sio_packet
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the orjson extra is optional
+    orjson = None  # type: ignore[assignment]
+
+
+class _AckKey:
+    """The payload key of the ack id: not a string, so never from a client."""
+
+    def __repr__(self) -> str:
+        return "<sockreq ack id>"
+
+
+#: The key under which a request payload carries its packet's ack id (None
+#: for an event sent without an acknowledgement callback).
+ACK_KEY: t.Any = _AckKey()
+
+
+class JWR(dict):  # type: ignore[type-arg]
+    """A JWR, ``{"body", "headers", "statusCode"}``: a dict that the packet
+    class recognises, to encode it without searching it for binary data."""
+
+    __slots__ = ()
+
+
+class RawJSON:
+    """A JSON text to put in a packet as it is, not parsed and dumped again.
+
+    :param data: Valid JSON, UTF-8 encoded, with no NaN or infinity.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    @property
+    def text(self) -> str:
+        return self.data.decode()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RawJSON) and other.data == self.data
+
+    def __hash__(self) -> int:
+        return hash(self.data)
+
+    def __repr__(self) -> str:
+        return f"RawJSON({self.data!r})"
+
+
+class NonFinite(float):
+    """``NaN``, ``Infinity`` or ``-Infinity`` as decoded from a packet: a
+    float, marked so that a request body or query can refuse it (JSON has no
+    such values)."""
+
+    __slots__ = ()
+
+
+_DIGIT_MAP = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
+
+
+def _loads_std(text: t.Any, **kwargs: t.Any) -> t.Any:
+    kwargs.setdefault("parse_constant", NonFinite)
+    return engineio_json.loads(text, **kwargs)
+
+
+def _dumps_std(value: t.Any, **kwargs: t.Any) -> str:
+    kwargs.setdefault("separators", (",", ":"))
+    return json.dumps(value, **kwargs)
+
+
+class StdJSON:
+    """The codec without orjson: the standard module, compact, with NaN and
+    Infinity decoded as :class:`NonFinite`."""
+
+    loads = staticmethod(_loads_std)
+    dumps = staticmethod(_dumps_std)
+
+    @staticmethod
+    def dumps_bytes(value: t.Any) -> bytes:
+        """Encode a request body: strict JSON (no NaN), UTF-8.
+
+        :raise ValueError: For NaN or infinity.
+        :raise TypeError: For a value JSON cannot encode.
+        """
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+    @staticmethod
+    def validate(data: bytes) -> bool:
+        """Whether ``data`` is strict JSON (no NaN) in UTF-8."""
+        try:
+            _STRICT_DECODER.decode(data.decode())
+        except ValueError:
+            return False
+        return True
+
+
+def _reject_constant(name: str) -> t.NoReturn:
+    raise ValueError(f"{name} is not valid JSON.")
+
+
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+class OrJSON(StdJSON):
+    """The codec with orjson, falling back to :class:`StdJSON` where orjson
+    would give another result."""
+
+    @staticmethod
+    def loads(text: t.Any, **kwargs: t.Any) -> t.Any:
+        if isinstance(text, str):
+            scan = text.encode("utf-8", "surrogatepass")
+        else:
+            scan = bytes(text)
+        if _LONG_DIGIT_RUN not in scan.translate(_DIGIT_MAP):
+            try:
+                return orjson.loads(scan)
+            except ValueError:  # NaN, a lone surrogate, or not JSON at all
+                pass
+        return _loads_std(text, **kwargs)
+
+    @staticmethod
+    def dumps(value: t.Any, **kwargs: t.Any) -> str:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # a big integer, a NonFinite, an unknown type
+            return _dumps_std(value, **kwargs)
+
+    @staticmethod
+    def dumps_bytes(value: t.Any) -> bytes:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            return StdJSON.dumps_bytes(value)
+
+    @staticmethod
+    def validate(data: bytes) -> bool:
+        try:
+            orjson.loads(data)
+        except ValueError:
+            return False
+        return True
+
+
+#: The codec in use: :class:`OrJSON` when orjson is installed.
+CODEC: type[StdJSON] = StdJSON if orjson is None else OrJSON
+
+
+def packet_class(
+    base: type = sio_packet.Packet,
+    namespace: str | None = None,
+    events: t.Iterable[str] = (),
+) -> type:
+    """``base``, extended as this module describes, tagging the payloads of
+    ``events`` on ``namespace``. Extending a class made here adds events to
+    it.
+
+    :param base: The server's packet class: python-socketio's JSON one, its
+        msgpack one, or a subclass of either.
+    """
+    if not getattr(base, "sockreq_tagging", False):
+        json_packet = getattr(base, "encode", None) is sio_packet.Packet.encode
+        attributes: dict[str, t.Any] = {
+            "sockreq_tagging": True,
+            "sockreq_events": frozenset(),
+            # Raw JSON can be spliced into JSON text, not into msgpack.
+            "sockreq_raw_json": json_packet,
+        }
+        if json_packet and getattr(base, "json", None) is engineio_json:
+            attributes["json"] = CODEC
+        base = type(f"SockReq{base.__name__}", (_SockReqPacket, base), attributes)
+    if namespace is not None:
+        base.sockreq_events = base.sockreq_events | {  # type: ignore[attr-defined]
+            (namespace, event) for event in events
+        }
+    return base
+
+
+def install(server: t.Any, namespace: str, events: t.Iterable[str]) -> None:
+    """Make ``server`` tag the payloads of ``events`` on ``namespace``."""
+    server.packet_class = packet_class(server.packet_class, namespace, events)
+
+
+def is_installed(server: t.Any) -> bool:
+    return bool(getattr(server.packet_class, "sockreq_tagging", False))
+
+
+class _SockReqPacket(sio_packet.Packet):  # type: ignore[misc]
+    sockreq_events: t.ClassVar[frozenset[tuple[str, str]]]
+    sockreq_raw_json: t.ClassVar[bool]
+
+    @classmethod
+    def data_is_binary(cls, data: t.Any) -> bool:
+        if type(data) is list and len(data) == 1 and type(data[0]) is JWR:
+            return isinstance(data[0]["body"], (bytes, bytearray))
+        return bool(super().data_is_binary(data))
+
+    def encode(self) -> t.Any:
+        data = self.data
+        if (
+            self.packet_type == sio_packet.ACK
+            and self.sockreq_raw_json
+            and type(data) is list
+            and len(data) == 1
+            and type(data[0]) is JWR
+        ):
+            head = "3"
+            if self.namespace is not None and self.namespace != "/":
+                head += f"{self.namespace},"
+            if self.id is not None:
+                head += str(self.id)
+            return head + _encode_jwr(data[0], self.json)
+        return super().encode()
+
+    def decode(self, encoded_packet: t.Any) -> t.Any:
+        count = super().decode(encoded_packet)
+        data = self.data
+        if (
+            self.packet_type in (sio_packet.EVENT, sio_packet.BINARY_EVENT)
+            and type(data) is list
+            and len(data) > 1
+            and type(data[1]) is dict
+            and (self.namespace or "/", data[0]) in self.sockreq_events
+        ):
+            data[1][ACK_KEY] = self.id
+        return count
+
+
+def _encode_jwr(jwr: JWR, codec: t.Any) -> str:
+    """The JSON text ``[jwr]``, with a :class:`RawJSON` body spliced in."""
+    body = jwr["body"]
+    if type(body) is not RawJSON:
+        return t.cast(str, codec.dumps([jwr], separators=(",", ":")))
+    if codec is OrJSON:
+        try:
+            return orjson.dumps(
+                [
+                    {
+                        "body": orjson.Fragment(body.data),
+                        "headers": jwr["headers"],
+                        "statusCode": jwr["statusCode"],
+                    }
+                ]
+            ).decode()
+        except TypeError:  # a header value orjson cannot encode
+            pass
+    rest = codec.dumps(
+        {"headers": jwr["headers"], "statusCode": jwr["statusCode"]},
+        separators=(",", ":"),
+    )
+    return f'[{{"body":{body.text},{rest[1:]}]'

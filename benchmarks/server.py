@@ -38,9 +38,12 @@ until it is terminated. ``--set KEY=JSON`` sets a Flask config key of the
 ``sockreq`` app.
 """
 
-import eventlet
+if __name__ == "__main__":
+    # eventlet patches the standard library before anything else imports it;
+    # stages.py imports this module for its app, unpatched.
+    import eventlet
 
-eventlet.monkey_patch()
+    eventlet.monkey_patch()
 
 import argparse  # noqa: E402
 import io  # noqa: E402
@@ -90,6 +93,7 @@ def create_flask_app(file_path: str, config: dict):  # type: ignore[no-untyped-d
 
 
 def serve(app, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    import eventlet
     import eventlet.wsgi
 
     listener = eventlet.listen((host, port), backlog=1024)

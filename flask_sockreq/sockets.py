@@ -26,7 +26,7 @@ class Socket:
     :param environ: The WSGI environ of the connection's handshake.
     """
 
-    __slots__ = ("id", "namespace", "server", "handshake")
+    __slots__ = ("id", "namespace", "server", "_environ", "_issued")
 
     def __init__(
         self,
@@ -41,14 +41,22 @@ class Socket:
         self.namespace = namespace
         #: The python-socketio server.
         self.server = server
-        #: What the client sent when it connected: ``headers`` (lowercase
-        #: names), ``address``, ``query`` (lists of values), ``url``,
-        #: ``secure``, ``time`` (an HTTP date) and ``issued`` (ms since the
-        #: epoch) of the socket's first request, as in the JavaScript
-        #: server's ``socket.handshake``.
-        self.handshake = _handshake(environ)
+        # python-socketio keeps the handshake environ for the connection's
+        # life: refer to it rather than keep a digest of it.
+        self._environ = environ
+        self._issued = time.time()
         # This process has sockets: make sure it hears the room bus.
         bus_for(server)
+
+    @property
+    def handshake(self) -> dict[str, t.Any]:
+        """What the client sent when it connected: ``headers`` (lowercase
+        names), ``address``, ``query`` (lists of values), ``url``,
+        ``secure``, ``xdomain``, ``time`` (an HTTP date) and ``issued`` (ms
+        since the epoch) of the socket's first request, as in the JavaScript
+        server's ``socket.handshake``. A new dict at each access.
+        """
+        return _handshake(self._environ, self._issued)
 
     @property
     def rooms(self) -> list[str]:
@@ -86,7 +94,7 @@ class Socket:
         return f"<Socket {self.id!r} on {self.namespace!r}>"
 
 
-def _handshake(environ: WSGIEnvironment) -> dict[str, t.Any]:
+def _handshake(environ: WSGIEnvironment, now: float) -> dict[str, t.Any]:
     headers = {
         key[5:].replace("_", "-").lower(): value
         for key, value in environ.items()
@@ -100,7 +108,6 @@ def _handshake(environ: WSGIEnvironment) -> dict[str, t.Any]:
         path = environ.get("PATH_INFO", "")
         if environ.get("QUERY_STRING"):
             path = f"{path}?{environ['QUERY_STRING']}"
-    now = time.time()
     return {
         "headers": headers,
         "address": orig.get("REMOTE_ADDR", environ.get("REMOTE_ADDR")),

@@ -362,7 +362,24 @@ $("add").addEventListener("submit", async (event) => {
 
 app = create_app()
 
+#: How many connections ``python example_app.py`` holds at once. Each live
+#: socket keeps one of eventlet's green threads, and a file descriptor.
+MAX_CONNECTIONS = 20_000
+
+
+def raise_open_files_limit(wanted: int) -> None:
+    """Let this process open ``wanted`` files if the hard limit allows it."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
 if __name__ == "__main__":
     port = int(os.environ.get("PORT", "5000"))
+    raise_open_files_limit(MAX_CONNECTIONS + 100)
     print(f"Open http://127.0.0.1:{port}/", flush=True)
-    socketio.run(app, host="127.0.0.1", port=port)
+    # eventlet's server holds 1,024 connections unless told otherwise.
+    socketio.run(app, host="127.0.0.1", port=port, max_size=MAX_CONNECTIONS)

@@ -12,6 +12,7 @@ from flask_socketio import SocketIO
 from socketio import packet as sio_packet
 
 from . import acks
+from . import capacity
 from . import codec
 from . import websocket
 from .bus import bus_for
@@ -145,6 +146,7 @@ class SockReqState:
         if not codec.is_installed(server):
             codec.install(server, self.namespace, METHODS)
         websocket.install(server)
+        capacity.check_open_files(server.async_mode)
         self.server = server
 
     def logs_access(self, app: Flask) -> bool:

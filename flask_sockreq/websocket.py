@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import typing as t
 
+from . import capacity
+
 _BLOCK = 65536
 
 
@@ -50,6 +52,9 @@ def install(server: t.Any) -> bool:
 
         def __init__(self, handler: t.Callable[[t.Any], t.Any], *args: t.Any) -> None:
             super().__init__(functools.partial(_serve, handler), *args)
+            # Made in the connection's own green thread: the one place that
+            # knows the server's pool.
+            capacity.check_eventlet_pool()
 
     # A copy of the driver table for this server only.
     eio._async = {**table, "websocket": SockReqWebSocketWSGI}

@@ -58,6 +58,12 @@ def main(argv=None):
     )
     parser.add_argument("--message-queue", help="Flask-SocketIO's message_queue")
     parser.add_argument("--channel", help="the message queue channel")
+    parser.add_argument(
+        "--max-size",
+        type=int,
+        default=20_000,
+        help="eventlet's pool size; 0 leaves socketio.run's default",
+    )
     args = parser.parse_args(argv)
 
     # eventlet warns that it is deprecated on import; that is not our news.
@@ -100,10 +106,10 @@ def main(argv=None):
         )
     socketio = app.extensions["socketio"]
     server_options = {}
-    if args.mode == "eventlet":
+    if args.mode == "eventlet" and args.max_size:
         # Each socket holds a greenthread of eventlet.wsgi's pool, 1,024 by
         # default: past that, new connections wait silently.
-        server_options["max_size"] = 20_000
+        server_options["max_size"] = args.max_size
     socketio.run(
         app,
         host="127.0.0.1",

@@ -4,9 +4,12 @@ python-socketio encodes and decodes every packet with its server's
 ``packet_class``. Flask-SockReq gives the server a subclass of that class (a
 class of its own, never a change to the one python-socketio ships) that
 
-- tags the payload of each request event with the packet's ack id, under
-  :data:`ACK_KEY`, a key no JSON can spell: the handler needs the id to
-  answer at a deadline (:mod:`flask_sockreq.acks`);
+- tags the payload of each request event, under :data:`ACK_KEY`, a key no
+  JSON can spell, with the packet's ack id (the handler needs it to answer
+  at a deadline, :mod:`flask_sockreq.acks`) and the connection's handshake
+  environ, taken while the message is read: a request that arrives just
+  before its client disconnects still runs, as an HTTP request the server
+  has read does;
 - encodes a :class:`JWR` acknowledgement in one step: a JSON response body,
   already JSON text, goes into the packet as it is (:class:`RawJSON`), and
   the search for binary attachments looks at the body only;
@@ -24,6 +27,8 @@ class of its own, never a change to the one python-socketio ships) that
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import typing as t
 
 from engineio import json as engineio_json
@@ -35,6 +40,9 @@ except ImportError:  # pragma: no cover - the orjson extra is optional
     orjson = None  # type: ignore[assignment]
 
 
+logger = logging.getLogger("flask_sockreq")
+
+
 class _AckKey:
     """The payload key of the ack id: not a string, so never from a client."""
 
@@ -42,8 +50,10 @@ class _AckKey:
         return "<sockreq ack id>"
 
 
-#: The key under which a request payload carries its packet's ack id (None
-#: for an event sent without an acknowledgement callback).
+#: The key under which a request payload carries ``(ack id, handshake
+#: environ)``: the ack id is None for an event sent without an
+#: acknowledgement callback, the environ None where the message was not read
+#: through :class:`MessageGuard` (Flask-SocketIO's test client).
 ACK_KEY: t.Any = _AckKey()
 
 
@@ -209,8 +219,77 @@ def packet_class(
 
 
 def install(server: t.Any, namespace: str, events: t.Iterable[str]) -> None:
-    """Make ``server`` tag the payloads of ``events`` on ``namespace``."""
+    """Make ``server`` tag the payloads of ``events`` on ``namespace``, and
+    read its messages through a :class:`MessageGuard`."""
     server.packet_class = packet_class(server.packet_class, namespace, events)
+    eio = server.eio
+    handler = eio.handlers.get("message")
+    if handler is not None and not isinstance(handler, MessageGuard):
+        eio.on("message", MessageGuard(server, handler))
+
+
+# What MessageGuard knows of the message being decoded, for the packet class.
+_receiving = threading.local()
+
+
+class MessageGuard:
+    """python-socketio's Engine.IO message handler, wrapped.
+
+    It lets the packet class tag a request with its connection's handshake
+    environ, and closes, with a log line, a connection whose client breaks
+    the protocol in a way that python-socketio would otherwise let silence
+    it for good: a message it cannot decode, a text message where a binary
+    attachment is due (an event that announced more attachments than it
+    sent), an attachment placeholder that points at no attachment. The
+    JavaScript Socket.IO server closes such connections too.
+
+    :param server: The python-socketio server.
+    :param handler: Its Engine.IO ``message`` handler.
+    """
+
+    def __init__(self, server: t.Any, handler: t.Callable[[str, t.Any], t.Any]) -> None:
+        self.server = server
+        self.handler = handler
+
+    def __call__(self, eio_sid: str, data: t.Any) -> None:
+        server = self.server
+        waiting = getattr(server, "_binary_packet", None)
+        if waiting and eio_sid in waiting and not isinstance(data, (bytes, bytearray)):
+            self._close(eio_sid, "sent text where a binary attachment was due")
+            return
+        _receiving.environ = server.environ.get(eio_sid)
+        _receiving.event_namespace = None
+        try:
+            self.handler(eio_sid, data)
+        except Exception as exc:
+            self._close(
+                eio_sid,
+                f"sent a packet that cannot be decoded ({type(exc).__name__}:"
+                f" {str(exc)[:100]})",
+            )
+            return
+        finally:
+            _receiving.environ = None
+        namespace = _receiving.event_namespace
+        if namespace is not None and not server.manager.sid_from_eio_sid(
+            eio_sid, namespace
+        ):
+            # python-socketio drops such an event without a word; its client
+            # would wait for the answer for ever.
+            self._close(
+                eio_sid,
+                f"sent an event on the namespace {namespace!r} before connecting to it",
+            )
+
+    def _close(self, eio_sid: str, reason: str) -> None:
+        logger.warning("Closed the connection %s: its client %s.", eio_sid, reason)
+        waiting = getattr(self.server, "_binary_packet", None)
+        if waiting is not None:
+            waiting.pop(eio_sid, None)
+        try:
+            self.server.eio.disconnect(eio_sid)
+        except Exception:  # already gone
+            logger.debug("Could not close %s.", eio_sid, exc_info=True)
 
 
 def is_installed(server: t.Any) -> bool:
@@ -247,6 +326,8 @@ class _SockReqPacket(sio_packet.Packet):  # type: ignore[misc]
     def decode(self, encoded_packet: t.Any) -> t.Any:
         count = super().decode(encoded_packet)
         data = self.data
+        if self.packet_type == sio_packet.EVENT:
+            _receiving.event_namespace = self.namespace or "/"
         if (
             self.packet_type in (sio_packet.EVENT, sio_packet.BINARY_EVENT)
             and type(data) is list
@@ -254,7 +335,7 @@ class _SockReqPacket(sio_packet.Packet):  # type: ignore[misc]
             and type(data[1]) is dict
             and (self.namespace or "/", data[0]) in self.sockreq_events
         ):
-            data[1][ACK_KEY] = self.id
+            data[1][ACK_KEY] = (self.id, getattr(_receiving, "environ", None))
         return count
 
 

@@ -49,21 +49,25 @@ class Connection:
         #: The environ every request of the connection starts from.
         self.template = environ_template(handshake)
         #: The host names (with port) an absolute request URL may name: the
-        #: Host the client sent, and the one a reverse proxy says it used.
-        hosts = [self.template.get("HTTP_HOST", "")]
-        forwarded = self.template.get("HTTP_X_FORWARDED_HOST")
-        if forwarded:
-            hosts.append(forwarded.split(",")[0].strip())
-        self.hosts = tuple(host.lower() for host in hosts if host)
-        #: Whether the browser sees an https origin (for Secure cookies).
-        proto = self.template.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0]
-        self.secure = "https" in (handshake.get("wsgi.url_scheme"), proto.strip())
+        #: Host the app saw at the handshake, which is the one a reverse
+        #: proxy forwarded only if the app's own middleware (ProxyFix) trusts
+        #: it, and the Host the connection was made with.
+        hosts = [handshake.get("HTTP_HOST", "")]
+        original = handshake.get("werkzeug.proxy_fix.orig") or {}
+        if original.get("HTTP_HOST"):
+            hosts.append(original["HTTP_HOST"])
+        self.hosts = tuple(dict.fromkeys(host.lower() for host in hosts if host))
+        #: Whether the browser sees an https origin (for Secure cookies), as
+        #: the app's middleware says.
+        self.secure = handshake.get("wsgi.url_scheme") in ("https", "wss")
         self.has_origin = "HTTP_ORIGIN" in handshake
         self.jar = CookieJar(
             self.template.get("HTTP_COOKIE"),
-            _without_port(self.hosts[-1] if self.hosts else ""),
+            _without_port(self.hosts[0] if self.hosts else ""),
         )
-        self._inflight: list[None] = []
+        # The ack ids (None for requests without one) of the requests in
+        # flight: at most SOCKREQ_MAX_INFLIGHT, so a list is small.
+        self._inflight: list[int | None] = []
 
     @classmethod
     def of(
@@ -86,20 +90,24 @@ class Connection:
         """The peer address, for the access log."""
         return t.cast(str, self.template.get("REMOTE_ADDR", "-"))
 
-    def acquire(self, limit: int | None) -> bool:
+    def in_flight(self, ack_id: int | None) -> bool:
+        """Whether a request with the ack id ``ack_id`` is in flight."""
+        return ack_id is not None and ack_id in self._inflight
+
+    def acquire(self, limit: int | None, ack_id: int | None = None) -> bool:
         """Count a request in flight, unless ``limit`` are already."""
-        # Lock-free, as list append and pop are atomic: a request counts
+        # Lock-free, as list append and remove are atomic: a request counts
         # itself first and checks after, so that two racing requests can
         # both be refused at the limit but never both let past it.
         slots = self._inflight
-        slots.append(None)
+        slots.append(ack_id)
         if limit is not None and len(slots) > limit:
-            slots.pop()
+            slots.remove(ack_id)
             return False
         return True
 
-    def release(self) -> None:
-        self._inflight.pop()
+    def release(self, ack_id: int | None = None) -> None:
+        self._inflight.remove(ack_id)
 
 
 def _without_port(host: str) -> str:

@@ -33,6 +33,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger("flask_sockreq")
 
 _UNTAGGED = object()
+_UNTAGGED_PAIR = (_UNTAGGED, None)
 
 
 class RequestHandler:
@@ -52,10 +53,11 @@ class RequestHandler:
 
     def __call__(self, sid: str, payload: t.Any = None, *args: t.Any) -> t.Any:
         start = time.perf_counter()
-        ack_id = payload.pop(ACK_KEY, _UNTAGGED) if type(payload) is dict else _UNTAGGED
+        tag = payload.pop(ACK_KEY, None) if type(payload) is dict else None
+        ack_id, handshake = _UNTAGGED_PAIR if tag is None else tag
         server = self.socketio.server
         try:
-            jwr = self._handle(server, sid, payload, ack_id, start)
+            jwr = self._handle(server, sid, payload, ack_id, handshake, start)
         except Exception:
             # Never leave a client without its acknowledgement.
             logger.exception(
@@ -78,11 +80,20 @@ class RequestHandler:
         return jwr
 
     def _handle(
-        self, server: t.Any, sid: str, payload: t.Any, ack_id: t.Any, start: float
+        self,
+        server: t.Any,
+        sid: str,
+        payload: t.Any,
+        ack_id: t.Any,
+        handshake: t.Any,
+        start: float,
     ) -> JWR | None:
-        handshake = server.get_environ(sid, namespace=self.namespace)
         if handshake is None:
-            return error_jwr(400, "not_connected", "The socket is no longer connected.")
+            handshake = server.get_environ(sid, namespace=self.namespace)
+            if handshake is None:
+                return error_jwr(
+                    400, "not_connected", "The socket is no longer connected."
+                )
         conn = Connection.of(server, sid, self.namespace, handshake)
         state = conn.state
         if state is None:
@@ -92,6 +103,7 @@ class RequestHandler:
         if server is not state.server:
             state.prepare(server)
         late = False
+        request_ack = ack_id if type(ack_id) is int else None
         if not (conn.has_origin or state.allow_no_origin):
             jwr = error_jwr(
                 403,
@@ -99,7 +111,17 @@ class RequestHandler:
                 "This server serves socket requests only to connections that"
                 " sent an Origin header.",
             )
-        elif not conn.acquire(state.max_inflight):
+        elif conn.in_flight(request_ack):
+            # One ack id, one answer: the request in flight keeps it, and this
+            # one is answered at once (the client sees whichever comes first).
+            jwr = error_jwr(
+                400,
+                "duplicate_ack_id",
+                f"This socket already has a request in flight with the ack id"
+                f" {request_ack}; a client must not reuse an id before its"
+                " answer.",
+            )
+        elif not conn.acquire(state.max_inflight, request_ack):
             jwr = error_jwr(
                 429,
                 "too_many_requests",
@@ -114,7 +136,7 @@ class RequestHandler:
             try:
                 jwr = serve(state, conn, self.method, payload)
             finally:
-                conn.release()
+                conn.release(request_ack)
             if pending is not None and not watchdog.finish(pending):
                 late = True
                 logger.warning(

@@ -20,11 +20,15 @@ def decode(encoded: str) -> t.Any:
 
 
 def test_request_payload_is_tagged_with_its_ack_id() -> None:
-    assert decode('212["get",{"url":"/x"}]') == ["get", {"url": "/x", ACK_KEY: 12}]
+    # No environ: the packet was not read through a MessageGuard.
+    assert decode('212["get",{"url":"/x"}]') == [
+        "get",
+        {"url": "/x", ACK_KEY: (12, None)},
+    ]
 
 
 def test_request_without_ack_is_tagged_none() -> None:
-    assert decode('2["post",{"url":"/x"}]')[1][ACK_KEY] is None
+    assert decode('2["post",{"url":"/x"}]')[1][ACK_KEY] == (None, None)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +47,7 @@ def test_other_events_are_left_alone(encoded: str) -> None:
 def test_a_client_cannot_spell_the_ack_key() -> None:
     # JSON object keys are strings; the key is not.
     payload = decode('2["get",{"url":"/x","<sockreq ack id>":7}]')[1]
-    assert payload[ACK_KEY] is None
+    assert payload[ACK_KEY] == (None, None)
     assert payload["<sockreq ack id>"] == 7
 
 

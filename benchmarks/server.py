@@ -18,8 +18,8 @@ The apps:
 ``sockreq``
     A Flask app with Flask-SocketIO (``async_mode="eventlet"``) and
     ``SockReq(app, socketio)`` in its default configuration (debug off, so
-    no access log), through ``socketio.run``: one eventlet.wsgi server for
-    HTTP and the socket.
+    no access log), served as ``socketio.run`` serves it: one eventlet.wsgi
+    server for HTTP and the socket.
 ``bare``
     The floor: a bare python-socketio ``Server(async_mode="eventlet")`` whose
     handlers return a constant JWR for each case, no Flask, served by
@@ -93,10 +93,16 @@ def create_flask_app(file_path: str, config: dict):  # type: ignore[no-untyped-d
 
 
 def serve(app, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    """Serve with eventlet.wsgi, as ``socketio.run`` does, on a listener
+    whose connections have TCP_NODELAY (as Node's do): without it, an HTTP
+    response written in several pieces stalls on delayed ACKs at C=1."""
+    import socket
+
     import eventlet
     import eventlet.wsgi
 
     listener = eventlet.listen((host, port), backlog=1024)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     eventlet.wsgi.server(listener, app, log_output=False, max_size=MAX_CONNECTIONS)
 
 
@@ -112,15 +118,9 @@ def run_sockreq(host: str, port: int, file_path: str, config: dict) -> None:
     socketio = SocketIO(app, async_mode="eventlet", async_handlers=async_handlers)
     SockReq(app, socketio)
     print(f"sockreq server on http://{host}:{port}", file=sys.stderr, flush=True)
-    socketio.run(
-        app,
-        host=host,
-        port=port,
-        log_output=False,
-        use_reloader=False,
-        debug=False,
-        max_size=MAX_CONNECTIONS,
-    )
+    # What socketio.run(app, max_size=...) does under eventlet, on a
+    # TCP_NODELAY listener.
+    serve(app, host, port)
 
 
 def run_bare(host: str, port: int, file_path: str, codec: str) -> None:

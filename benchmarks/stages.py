@@ -120,7 +120,8 @@ def measure(case: str, codec_name: str, rounds: int) -> dict[str, float]:
         conn = Connection.of(server, sid, "/", handshake)
         event, payload = CASES[case]
         if case.startswith("post"):
-            payload = {**payload, "data": json_body(1024 if case == "post1k" else 65536)}
+            size = 1024 if case == "post1k" else 65536
+            payload = {**payload, "data": json_body(size)}
         handler = next(h for e, h, _ in socketio.handlers if e == event)
         packet_class = server.packet_class
         text = f"2{5}{json.dumps([event, payload], separators=(',', ':'))}"
@@ -128,7 +129,7 @@ def measure(case: str, codec_name: str, rounds: int) -> dict[str, float]:
         number = 2000 if case != "post64k" else 100
 
         def tagged() -> dict[str, t.Any]:
-            return {**payload, codec.ACK_KEY: 5}
+            return {**payload, codec.ACK_KEY: (5, handshake)}
 
         req = parse_request(event, payload, conn.hosts, state.forbidden_headers)
 
@@ -221,7 +222,9 @@ def main() -> None:
         print(
             f"{stage:14s}"
             + "".join(
-                f"{results[name][case][stage]:17.1f}" for case in cases for name in codecs
+                f"{results[name][case][stage]:17.1f}"
+                for case in cases
+                for name in codecs
             )
         )
 

@@ -89,8 +89,9 @@ def send_ack(
     eio_sid = server.manager.eio_sid_from_sid(sid, namespace)
     if eio_sid is None:
         return
-    encoded = server.packet_class(
-        sio_packet.ACK, namespace=namespace, id=ack_id, data=[data]
-    ).encode()
-    for part in encoded if isinstance(encoded, list) else [encoded]:
-        server.eio.send(eio_sid, part)
+    # As python-socketio sends a handler's acknowledgement (and through the
+    # same method, which Flask-SocketIO's test client captures).
+    server._send_packet(
+        eio_sid,
+        server.packet_class(sio_packet.ACK, namespace=namespace, id=ack_id, data=[data]),
+    )

@@ -226,6 +226,9 @@ def install(server: t.Any, namespace: str, events: t.Iterable[str]) -> None:
     handler = eio.handlers.get("message")
     if handler is not None and not isinstance(handler, MessageGuard):
         eio.on("message", MessageGuard(server, handler))
+    handler = eio.handlers.get("disconnect")
+    if handler is not None and not isinstance(handler, DisconnectGuard):
+        eio.on("disconnect", DisconnectGuard(server, handler))
 
 
 # What MessageGuard knows of the message being decoded, for the packet class.
@@ -257,8 +260,8 @@ class MessageGuard:
         if waiting and eio_sid in waiting and not isinstance(data, (bytes, bytearray)):
             self._close(eio_sid, "sent text where a binary attachment was due")
             return
-        _receiving.environ = server.environ.get(eio_sid)
-        _receiving.event_namespace = None
+        environ = _receiving.environ = server.environ.get(eio_sid)
+        _receiving.event_namespace = _receiving.control = None
         try:
             self.handler(eio_sid, data)
         except Exception as exc:
@@ -280,6 +283,29 @@ class MessageGuard:
                 eio_sid,
                 f"sent an event on the namespace {namespace!r} before connecting to it",
             )
+        elif _receiving.control is not None and environ is not None:
+            self._after_control(eio_sid, environ, *_receiving.control)
+
+    def _after_control(
+        self, eio_sid: str, environ: t.Any, packet_type: int, namespace: str
+    ) -> None:
+        server = self.server
+        ours = {ns for ns, _ in getattr(server.packet_class, "sockreq_events", ())}
+        if namespace not in ours:
+            return
+        if packet_type == sio_packet.CONNECT:
+            sid = server.manager.sid_from_eio_sid(eio_sid, namespace)
+            state = environ.get("flask.app", None)
+            state = getattr(state, "extensions", {}).get("sockreq")
+            if sid is not None and state is not None:
+                from .streams import hello
+                from .streams import HELLO
+
+                server.emit(
+                    HELLO, hello(state), to=sid, namespace=namespace, ignore_queue=True
+                )
+        else:
+            _cancel_streams(environ, namespace, "the client left the namespace")
 
     def _close(self, eio_sid: str, reason: str) -> None:
         logger.warning("Closed the connection %s: its client %s.", eio_sid, reason)
@@ -294,6 +320,36 @@ class MessageGuard:
 
 def is_installed(server: t.Any) -> bool:
     return bool(getattr(server.packet_class, "sockreq_tagging", False))
+
+
+class DisconnectGuard:
+    """python-socketio's Engine.IO disconnect handler, wrapped to cancel the
+    streams of the connection that went away.
+
+    :param server: The python-socketio server.
+    :param handler: Its Engine.IO ``disconnect`` handler.
+    """
+
+    def __init__(self, server: t.Any, handler: t.Callable[..., t.Any]) -> None:
+        self.server = server
+        self.handler = handler
+
+    def __call__(self, eio_sid: str, *args: t.Any) -> t.Any:
+        environ = self.server.environ.get(eio_sid)
+        try:
+            return self.handler(eio_sid, *args)
+        finally:
+            if environ is not None:
+                _cancel_streams(environ, None, "the client disconnected")
+
+
+def _cancel_streams(environ: t.Any, namespace: str | None, reason: str) -> None:
+    from .connection import CONNECTION_KEY
+
+    conn = environ.get(CONNECTION_KEY)
+    streams = getattr(conn, "streams", None)
+    if streams is not None and namespace in (None, conn.socket.namespace):
+        streams.cancel_all(reason)
 
 
 class _SockReqPacket(sio_packet.Packet):  # type: ignore[misc]
@@ -326,8 +382,11 @@ class _SockReqPacket(sio_packet.Packet):  # type: ignore[misc]
     def decode(self, encoded_packet: t.Any) -> t.Any:
         count = super().decode(encoded_packet)
         data = self.data
-        if self.packet_type == sio_packet.EVENT:
+        packet_type = self.packet_type
+        if packet_type == sio_packet.EVENT:
             _receiving.event_namespace = self.namespace or "/"
+        elif packet_type in (sio_packet.CONNECT, sio_packet.DISCONNECT):
+            _receiving.control = (packet_type, self.namespace or "/")
         if (
             self.packet_type in (sio_packet.EVENT, sio_packet.BINARY_EVENT)
             and type(data) is list

@@ -7,6 +7,7 @@ import typing as t
 from .cookies import CookieJar
 from .replay import environ_template
 from .sockets import Socket
+from .streams import Streams
 
 if t.TYPE_CHECKING:  # pragma: no cover
     import socketio
@@ -30,6 +31,7 @@ class Connection:
         "secure",
         "has_origin",
         "jar",
+        "streams",
         "_inflight",
     )
 
@@ -65,6 +67,8 @@ class Connection:
             self.template.get("HTTP_COOKIE"),
             _without_port(self.hosts[0] if self.hosts else ""),
         )
+        #: The connection's streams in flight, from its first stream on.
+        self.streams: Streams | None = None
         # The ack ids (None for requests without one) of the requests in
         # flight: at most SOCKREQ_MAX_INFLIGHT, so a list is small.
         self._inflight: list[int | None] = []
@@ -84,6 +88,14 @@ class Connection:
             conn = cls(server, sid, namespace, handshake)
             handshake[CONNECTION_KEY] = conn
         return conn
+
+    def streams_for(self, server: socketio.Server, state: t.Any) -> Streams:
+        """The connection's :class:`~flask_sockreq.streams.Streams`, made at
+        its first stream."""
+        streams = self.streams
+        if streams is None:
+            streams = self.streams = Streams(self, server, state.stream_limits)
+        return streams
 
     @property
     def remote_addr(self) -> str:

@@ -25,6 +25,9 @@ from .protocol import METHODS
 from .replay import Dispatcher
 from .request import SocketRequestMixin
 from .rooms import RoomsMixin
+from .streams import CLIENT_FRAMES
+from .streams import FrameHandler
+from .streams import StreamLimits
 from .sync import CookieSync
 from .sync import redeem_view
 
@@ -43,12 +46,16 @@ _DEFAULTS: dict[str, t.Any] = {
     "SOCKREQ_FORBIDDEN_HEADERS": (),
     "SOCKREQ_EXPOSE_ALL": True,
     "SOCKREQ_ALLOW_NO_ORIGIN": True,
-    "SOCKREQ_MAX_INFLIGHT": 32,
+    "SOCKREQ_MAX_INFLIGHT": 100,
     "SOCKREQ_TIMEOUT": 30.0,
     "SOCKREQ_COOKIE_SYNC": False,
     "SOCKREQ_COOKIE_SYNC_URL": "/_sockreq/cookies",
     "SOCKREQ_COOKIE_SYNC_MAX_AGE": 30.0,
     "SOCKREQ_CLIENT_URL": "/sockreq.js",
+    "SOCKREQ_STREAM_CHUNK_SIZE": 64 * 1024,
+    "SOCKREQ_STREAM_WINDOW": 1024 * 1024,
+    "SOCKREQ_STREAM_MAX": 16,
+    "SOCKREQ_STREAM_IDLE_TIMEOUT": 30.0,
 }
 
 
@@ -87,6 +94,14 @@ class SockReqState:
         self.max_inflight: int | None = config["SOCKREQ_MAX_INFLIGHT"]
         #: ``SOCKREQ_TIMEOUT``
         self.timeout: float | None = config["SOCKREQ_TIMEOUT"]
+        #: ``SOCKREQ_STREAM_CHUNK_SIZE``, ``_WINDOW``, ``_MAX`` and
+        #: ``_IDLE_TIMEOUT``.
+        self.stream_limits = StreamLimits(
+            _positive(config, "SOCKREQ_STREAM_CHUNK_SIZE", int),
+            _positive(config, "SOCKREQ_STREAM_WINDOW", int),
+            _positive(config, "SOCKREQ_STREAM_MAX", int),
+            _positive(config, "SOCKREQ_STREAM_IDLE_TIMEOUT", float),
+        )
         #: The python-socketio server made ready by :meth:`prepare`.
         self.server: t.Any = None
         self._watchdog: acks.Watchdog | None = None
@@ -169,6 +184,13 @@ class SockReqState:
         """Where the Socket.IO server answers, such as ``"/socket.io/"``."""
         middleware = getattr(self.socketio, "sockio_mw", None)
         return getattr(middleware, "engineio_path", "/socket.io/")
+
+
+def _positive(config: t.Any, key: str, kind: type) -> t.Any:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{key} must be a positive number, not {value!r}.")
+    return kind(value)
 
 
 class SockReq(RoomsMixin):
@@ -316,13 +338,18 @@ def _register(socketio: SocketIO, namespace: str) -> None:
         for _, handler, ns in socketio.handlers
     ):
         return
-    for method in METHODS:
-        handler = RequestHandler(socketio, method, namespace)
+    handlers: list[tuple[str, t.Any]] = [
+        (method, RequestHandler(socketio, method, namespace)) for method in METHODS
+    ]
+    handlers += [
+        (event, FrameHandler(socketio, event, namespace)) for event in CLIENT_FRAMES
+    ]
+    for event, handler in handlers:
         # Queued handlers are registered again whenever socketio.init_app
         # creates a server, so the order of init_app calls does not matter.
-        socketio.handlers.append((method, handler, namespace))
+        socketio.handlers.append((event, handler, namespace))
         if socketio.server is not None:
-            socketio.server.on(method, handler, namespace=namespace)
+            socketio.server.on(event, handler, namespace=namespace)
     if socketio.server is not None:
         codec.install(socketio.server, namespace, METHODS)
         websocket.install(socketio.server)

@@ -14,6 +14,7 @@ import logging
 import time
 import typing as t
 
+from .acks import send_ack
 from .codec import ACK_KEY
 from .codec import JWR
 from .connection import Connection
@@ -21,7 +22,12 @@ from .protocol import encode_jwr
 from .protocol import error_jwr
 from .protocol import parse_request
 from .protocol import ProtocolError
+from .protocol import SocketRequest
 from .replay import build_environ
+from .replay import Reply
+from .sockets import ROOMS_KEY
+from .streams import Download
+from .streams import Upload
 from .sync import SYNC_HEADER
 from .sync import SYNC_URL_HEADER
 
@@ -129,25 +135,29 @@ class RequestHandler:
                 " flight; wait for their answers before sending more.",
             )
         else:
-            pending = None
+            pending = watchdog = None
             if state.timeout is not None and type(ack_id) is int:
                 watchdog = state.watchdog(server)
                 pending = watchdog.track(sid, self.namespace, ack_id, state.timeout)
+            streamed = False
             try:
-                jwr = serve(state, conn, self.method, payload)
+                outcome = serve(state, conn, self.method, payload)
+                if type(outcome) is not JWR:
+                    # A stream answers, counts itself out and logs by itself.
+                    streamed = True
+                    exchange = _Exchange(
+                        self, server, state, conn, sid, ack_id, payload, start
+                    )
+                    exchange.watchdog, exchange.pending = watchdog, pending
+                    exchange.begin(t.cast(StreamStart, outcome))
+                    return None
+                jwr = outcome
             finally:
-                conn.release(request_ack)
-            if pending is not None and not watchdog.finish(pending):
+                if not streamed:
+                    conn.release(request_ack)
+            if pending is not None and not watchdog.finish(pending):  # type: ignore[union-attr]
                 late = True
-                logger.warning(
-                    "Dropped the late %s response to socket request %s %s from"
-                    " %s: the client was answered 504 after %s s.",
-                    jwr["statusCode"],
-                    self.method.upper(),
-                    _url(payload),
-                    sid,
-                    state.timeout,
-                )
+                _log_late(jwr, self.method, payload, sid, state.timeout)
         if state.access_log is not False and state.logs_access(conn.app):
             access_log(
                 conn, self.method, payload, 504 if late else jwr["statusCode"], start
@@ -155,8 +165,18 @@ class RequestHandler:
         return None if late else jwr
 
 
-def serve(state: SockReqState, conn: Connection, method: str, payload: t.Any) -> JWR:
-    """Run one socket request of ``conn`` through its app; the JWR."""
+class StreamStart(t.NamedTuple):
+    """A request that asked for streams: parsed, not yet run."""
+
+    req: SocketRequest
+    environ: dict[str, t.Any]
+
+
+def serve(
+    state: SockReqState, conn: Connection, method: str, payload: t.Any
+) -> JWR | StreamStart:
+    """Run one socket request of ``conn`` through its app; the JWR. A request
+    that asks for streams is only parsed: see :class:`_Exchange`."""
     try:
         req = parse_request(method, payload, conn.hosts, state.forbidden_headers)
         environ = build_environ(
@@ -168,11 +188,31 @@ def serve(state: SockReqState, conn: Connection, method: str, payload: t.Any) ->
         )
     except ProtocolError as exc:
         return exc.to_jwr()
+    if req.stream is not None:
+        return StreamStart(req, environ)
     reply = state.dispatcher(conn.app)(environ)
+    return to_jwr(state, conn, req, environ, reply)
+
+
+def to_jwr(
+    state: SockReqState,
+    conn: Connection,
+    req: SocketRequest,
+    environ: dict[str, t.Any],
+    reply: Reply,
+) -> JWR:
+    """The JWR of a reply, with its ``Set-Cookie`` headers applied to the
+    connection's cookie jar."""
     set_cookies: list[str] = []
     jwr = encode_jwr(
         reply.status, reply.headers, reply.body, req.method, state.raw_json, set_cookies
     )
+    rooms = environ.get(ROOMS_KEY)
+    if rooms:
+        # Tell the client to replay this request after a reconnection (the
+        # view put the socket in rooms), or to forget those of its path.
+        for change in rooms:
+            jwr[change] = True
     if set_cookies:
         conn.jar.update(set_cookies, req.path)
         if state.cookie_sync is not None:
@@ -181,6 +221,192 @@ def serve(state: SockReqState, conn: Connection, method: str, payload: t.Any) ->
             )
             jwr["headers"][SYNC_URL_HEADER] = state.cookie_sync_url(environ)
     return jwr
+
+
+class _Exchange:
+    """One request that asked for streams, from its start to its answer.
+
+    The view runs in a task of its own and answers with the acknowledgement
+    when it returns. A body being uploaded is read by the view as it
+    arrives, and the deadline (``SOCKREQ_TIMEOUT``) then runs from the end of
+    the upload. A streamed response is answered with its status and headers,
+    then the same task sends its body in frames within the client's credit.
+    """
+
+    def __init__(
+        self,
+        handler: RequestHandler,
+        server: t.Any,
+        state: SockReqState,
+        conn: Connection,
+        sid: str,
+        ack_id: t.Any,
+        payload: t.Any,
+        start: float,
+    ) -> None:
+        self.handler = handler
+        self.server = server
+        self.state = state
+        self.conn = conn
+        self.sid = sid
+        self.ack_id = ack_id
+        self.request_ack = ack_id if type(ack_id) is int else None
+        self.payload = payload
+        self.start = start
+        self.watchdog: t.Any = None
+        self.pending: t.Any = None
+        self.upload: Upload | None = None
+
+    def begin(self, start: StreamStart) -> None:
+        """Start the exchange, which answers by itself."""
+        req, environ = start
+        spec = req.stream
+        assert spec is not None
+        streams = self.conn.streams_for(self.server, self.state)
+        problem = None
+        if spec.id in streams.active:
+            problem = error_jwr(
+                400,
+                "duplicate_stream_id",
+                f"This socket already has a stream {spec.id!r} in flight.",
+            )
+        elif len(streams.active) >= streams.limits.max_streams:
+            problem = error_jwr(
+                429,
+                "too_many_streams",
+                f"This socket already has {streams.limits.max_streams} streams"
+                " in flight (SOCKREQ_STREAM_MAX).",
+            )
+        if problem is not None:
+            self.answer(problem)
+            return
+        # The view runs in a task of its own, which also pumps a streamed
+        # response: a generator (stream_with_context's included) must run all
+        # its steps in the context where it started. The handler returns at
+        # once, so that python-socketio hands this socket's next events,
+        # such as the body's chunks, to the stream.
+        if not spec.upload:
+            self.server.start_background_task(self.run, req, environ)
+            return
+        upload = self.upload = Upload(
+            streams, spec.id, spec.length, streams.limits.window
+        )
+        streams.add(upload)
+        environ["wsgi.input"] = upload
+        if spec.length is None:
+            # The server ends the stream: werkzeug may read it to its end,
+            # within MAX_CONTENT_LENGTH.
+            environ["wsgi.input_terminated"] = True
+        else:
+            environ["CONTENT_LENGTH"] = str(spec.length)
+        if self.pending is not None:
+            # The deadline runs from the end of the upload, not its start.
+            self.watchdog.finish(self.pending)
+            self.pending = None
+            upload.on_end = self.track
+        maximum = self.conn.app.config.get("MAX_CONTENT_LENGTH")
+        if spec.length is not None and maximum is not None and spec.length > maximum:
+            first = 0  # the view gets its 413 without the body being sent
+        else:
+            first = streams.limits.window
+            if spec.length is not None:
+                first = min(first, spec.length)
+        self.server.start_background_task(self.run, req, environ)
+        upload.open(first)
+
+    def track(self) -> None:
+        state = self.state
+        if state.timeout is not None and self.watchdog is not None:
+            self.pending = self.watchdog.track(
+                self.sid, self.handler.namespace, self.ack_id, state.timeout
+            )
+
+    def run(self, req: SocketRequest, environ: dict[str, t.Any]) -> None:
+        """Run the view, then answer."""
+        state = self.state
+        upload = self.upload
+        reply = None
+        try:
+            reply = state.dispatcher(self.conn.app)(
+                environ,
+                stream_above=state.stream_limits.chunk_size,
+            )
+            jwr = to_jwr(state, self.conn, req, environ, reply)
+        except Exception:
+            logger.exception("Failed to serve a streamed socket request.")
+            jwr = error_jwr(
+                500, "internal_error", "The server failed to handle the request."
+            )
+        finally:
+            if upload is not None:
+                # The answer ends the upload: the client stops sending, and
+                # what still comes is ignored.
+                upload.on_end = None
+                upload.streams.remove(upload)
+                upload.cancel("answered")
+        download = None
+        if reply is not None and reply.app_iter is not None:
+            spec = req.stream
+            assert spec is not None
+            if jwr["body"] is None:
+                _close(reply.app_iter)  # HEAD, 204, 304: nothing to stream
+            else:
+                length = jwr["headers"].get("Content-Length")
+                jwr["body"] = None
+                jwr["stream"] = {
+                    "id": spec.id,
+                    "length": int(length) if length and length.isdigit() else None,
+                }
+                streams = self.conn.streams_for(self.server, state)
+                download = Download(
+                    streams,
+                    spec.id,
+                    reply.body,
+                    reply.app_iter,
+                    spec.window or state.stream_limits.window,
+                )
+                # Known before the client can grant it credit or cancel it.
+                streams.add(download)
+        if self.answer(jwr) and download is not None:
+            download.pump()
+        elif download is not None:
+            download.close()
+
+    def answer(self, jwr: JWR) -> bool:
+        """Send the acknowledgement, unless the watchdog has; count the
+        request out and log it. Whether it was sent."""
+        late = self.pending is not None and not self.watchdog.finish(self.pending)
+        handler = self.handler
+        if late:
+            _log_late(jwr, handler.method, self.payload, self.sid, self.state.timeout)
+        elif type(self.ack_id) is int:
+            send_ack(self.server, self.sid, handler.namespace, self.ack_id, jwr)
+        self.conn.release(self.request_ack)
+        state = self.state
+        if state.access_log is not False and state.logs_access(self.conn.app):
+            status = 504 if late else jwr["statusCode"]
+            access_log(self.conn, handler.method, self.payload, status, self.start)
+        return not late and type(self.ack_id) is int
+
+
+def _close(app_iter: t.Any) -> None:
+    close = getattr(app_iter, "close", None)
+    if close is not None:
+        close()
+
+
+def _log_late(
+    jwr: JWR, method: str, payload: t.Any, sid: str, timeout: float | None
+) -> None:
+    logger.warning(
+        "Dropped the late %s response to socket request %s %s from %s: the"
+        " client was answered 504 after %s s.",
+        jwr["statusCode"],
+        method.upper(),
+        _url(payload),
+        sid,
+        timeout,
+    )
 
 
 def _url(payload: t.Any) -> str:

@@ -82,6 +82,89 @@ class ProtocolError(Exception):
         return error_jwr(self.status, self.code, self.message)
 
 
+class StreamSpec(t.NamedTuple):
+    """What a request's ``stream`` member asks for."""
+
+    #: The client's id for the stream, unique among its streams in flight.
+    id: str
+    #: The download credit the client grants at the start, or None for the
+    #: server's default.
+    window: int | None
+    #: Whether the body follows in ``sockreq:chunk`` events.
+    upload: bool
+    #: The declared length of an uploaded body, or None.
+    length: int | None
+
+
+#: The highest stream window or length a client may state (2**53, the largest
+#: integer JavaScript counts exactly).
+_MAX_STREAM_NUMBER = 2**53
+
+
+def parse_stream(value: t.Any) -> StreamSpec | None:
+    """Validate a request payload's ``stream`` member.
+
+    ``{"v": 1, "id": "s1", "window": 262144}`` asks for the response body in
+    frames; ``"upload": {"length": 20000000}`` (length null if unknown) says
+    that the request body follows in frames.
+
+    :raise ProtocolError: If it is malformed or of another version.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ProtocolError(
+            "invalid_stream",
+            f"The payload's 'stream' must be an object such as"
+            f' {{"v": 1, "id": "s1"}}, not {_json_type(value)}.',
+        )
+    version = value.get("v", 1)
+    if version != 1 or isinstance(version, bool):
+        raise ProtocolError(
+            "unsupported_stream",
+            f"This server speaks version 1 of the stream frames, not {version!r}.",
+        )
+    stream_id = value.get("id")
+    if isinstance(stream_id, int) and not isinstance(stream_id, bool):
+        stream_id = str(stream_id)
+    if not isinstance(stream_id, str) or not 0 < len(stream_id) <= 64:
+        raise ProtocolError(
+            "invalid_stream",
+            "The stream needs an 'id': a string of 1 to 64 characters or an"
+            " integer.",
+        )
+    window = _stream_number(value.get("window"), "window", minimum=1)
+    upload = value.get("upload")
+    length = None
+    if upload is not None and upload is not False:
+        if upload is True:
+            upload = {}
+        if not isinstance(upload, dict):
+            raise ProtocolError(
+                "invalid_stream",
+                "The stream's 'upload' must be an object such as"
+                ' {"length": 1024}, or true.',
+            )
+        length = _stream_number(upload.get("length"), "upload length", minimum=0)
+    return StreamSpec(stream_id, window, bool(upload), length)
+
+
+def _stream_number(value: t.Any, name: str, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not minimum <= value <= _MAX_STREAM_NUMBER
+    ):
+        raise ProtocolError(
+            "invalid_stream",
+            f"The stream's {name} must be an integer from {minimum} to"
+            f" {_MAX_STREAM_NUMBER}, not {value!r}.",
+        )
+    return value
+
+
 class SocketRequest(t.NamedTuple):
     """A validated socket request, ready to become a WSGI environ."""
 
@@ -94,6 +177,8 @@ class SocketRequest(t.NamedTuple):
     body: bytes | None
     #: The URL as sent, for the access log.
     url: str
+    #: What the ``stream`` member asks for, if anything.
+    stream: StreamSpec | None = None
 
 
 def error_jwr(status: int, code: str, message: str) -> JWR:
@@ -138,9 +223,18 @@ def parse_request(
         )
     path, query = _split_url(payload.get("url"), hosts)
     headers, content_type = _parse_headers(payload.get("headers"), forbidden)
+    stream = parse_stream(payload.get("stream"))
     data = payload.get("data")
     body: bytes | None = None
-    if data is None:
+    if stream is not None and stream.upload:
+        if data is not None:
+            raise ProtocolError(
+                "invalid_stream",
+                "A request whose body is uploaded in frames has no 'data'.",
+            )
+        if content_type is None:
+            headers.append(("CONTENT_TYPE", "application/octet-stream"))
+    elif data is None:
         pass
     elif isinstance(data, (str, bytes, bytearray)):
         if isinstance(data, str):
@@ -175,7 +269,9 @@ def parse_request(
         body = _json_data(data)
         if content_type is None:
             headers.append(("CONTENT_TYPE", "application/json"))
-    return SocketRequest(method.upper(), path, query, headers, body, payload["url"])
+    return SocketRequest(
+        method.upper(), path, query, headers, body, payload["url"], stream
+    )
 
 
 def wsgi_path(path: str) -> str:

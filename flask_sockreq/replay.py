@@ -164,34 +164,41 @@ class Dispatcher:
             and not inspect.signature(app.full_dispatch_request).parameters
         )
 
-    def __call__(self, environ: WSGIEnvironment) -> Reply:
-        """Run ``environ`` and buffer the response.
+    def __call__(
+        self, environ: WSGIEnvironment, stream_above: int | None = None
+    ) -> Reply:
+        """Run ``environ`` and buffer the response, or begin to stream it.
 
         An exception that escapes the app (``PROPAGATE_EXCEPTIONS``) is
         logged and answered with a 500, since the client must always get its
         acknowledgement.
+
+        :param stream_above: For a client that takes streamed responses: a
+            response that is produced as it goes (a generator, a file) or
+            longer than this many bytes comes back unbuffered, with its first
+            piece and the rest of its iterable in the :class:`Reply`.
         """
         if has_app_context():
             # A request context would reuse an outer app context of the same
             # app (Flask <= 3.1), leaking g and skipping teardown_appcontext.
             with self.app.app_context():
-                return self._run(environ)
-        return self._run(environ)
+                return self._run(environ, stream_above)
+        return self._run(environ, stream_above)
 
-    def _run(self, environ: WSGIEnvironment) -> Reply:
+    def _run(self, environ: WSGIEnvironment, stream_above: int | None) -> Reply:
         try:
             if self.direct and _PRESERVE not in environ:
-                return self._run_direct(environ)
-            return _run_wsgi(self.wsgi_app, environ)
+                return self._run_direct(environ, stream_above)
+            return _run_wsgi(self.wsgi_app, environ, stream_above)
         except Exception:
             logger.exception(
                 "Exception on socket request %s %s",
                 environ.get("REQUEST_METHOD"),
                 environ.get("REQUEST_URI"),
             )
-            return _run_wsgi(InternalServerError(), environ)
+            return _run_wsgi(InternalServerError(), environ, None)
 
-    def _run_direct(self, environ: WSGIEnvironment) -> Reply:
+    def _run_direct(self, environ: WSGIEnvironment, stream_above: int | None) -> Reply:
         app = self.app
         ctx = app.request_context(environ)
         error: BaseException | None = None
@@ -211,6 +218,11 @@ class Dispatcher:
             if error is not None and app.should_ignore_error(error):
                 error = None
             ctx.pop(error)
+        if stream_above is not None and not (
+            response.is_sequence
+            and sum(map(len, response.response)) <= stream_above
+        ):
+            return _begin_stream(response.status_code, headers, app_iter, [])
         try:
             body = b"".join(app_iter)
         finally:
@@ -219,18 +231,69 @@ class Dispatcher:
 
 
 class Reply(t.NamedTuple):
-    """A response, buffered."""
+    """A response: buffered, or the start of a streamed one."""
 
     status: int
     #: ``(name, value)`` pairs.
     headers: t.Iterable[tuple[str, str]]
     body: bytes
+    #: For a streamed response, the rest of the body after :attr:`body` (its
+    #: first piece), to close when done.
+    app_iter: t.Iterable[bytes] | None = None
 
 
 _PRESERVE = "werkzeug.debug.preserve_context"
 
 
-def _run_wsgi(wsgi_app: WSGIApplication, environ: WSGIEnvironment) -> Reply:
+def _begin_stream(
+    status: int,
+    headers: t.Iterable[tuple[str, str]],
+    app_iter: t.Iterable[bytes],
+    written: list[bytes],
+) -> Reply:
+    """Take the first piece of a streamed body; a body that turns out empty is
+    buffered."""
+    iterator = iter(app_iter)
+    try:
+        first = next(iterator)
+    except StopIteration:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
+        return Reply(status, headers, b"".join(written))
+    except BaseException:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
+        raise
+    return Reply(
+        status, headers, b"".join([*written, first]), _Rest(iterator, app_iter)
+    )
+
+
+class _Rest:
+    """The rest of a body whose first piece was taken, closed as its whole."""
+
+    __slots__ = ("iterator", "app_iter")
+
+    def __init__(
+        self, iterator: t.Iterator[bytes], app_iter: t.Iterable[bytes]
+    ) -> None:
+        self.iterator = iterator
+        self.app_iter = app_iter
+
+    def __iter__(self) -> t.Iterator[bytes]:
+        return self.iterator
+
+    def close(self) -> None:
+        close = getattr(self.app_iter, "close", None)
+        if close is not None:
+            close()
+
+
+def _run_wsgi(
+    wsgi_app: WSGIApplication, environ: WSGIEnvironment, stream_above: int | None
+) -> Reply:
     response: list[t.Any] = []
     chunks: list[bytes] = []
 
@@ -241,6 +304,13 @@ def _run_wsgi(wsgi_app: WSGIApplication, environ: WSGIEnvironment) -> Reply:
         return chunks.append
 
     app_iter = wsgi_app(environ, start_response)
+    if stream_above is not None and not (
+        isinstance(app_iter, (list, tuple)) and sum(map(len, app_iter)) <= stream_above
+    ):
+        # An app may call start_response as it yields its first piece.
+        reply = _begin_stream(0, (), app_iter, chunks)
+        status, headers = response
+        return reply._replace(status=int(status[:3]), headers=headers)
     try:
         chunks.extend(app_iter)
     finally:

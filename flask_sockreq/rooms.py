@@ -20,6 +20,9 @@ from flask import current_app
 
 from .bus import apply
 from .bus import bus_for
+from .sockets import JOINED
+from .sockets import LEFT
+from .sockets import note_rooms
 from .sockets import Socket
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -135,6 +138,7 @@ def join(target: SocketLike, room: str, *, namespace: str | None = None) -> None
     server, sid, ns = _target(target, namespace)
     if _is_known(server, sid, ns):
         server.enter_room(sid, room, namespace=ns)
+        note_rooms(sid, JOINED)
 
 
 def leave(target: SocketLike, room: str, *, namespace: str | None = None) -> None:
@@ -148,6 +152,7 @@ def leave(target: SocketLike, room: str, *, namespace: str | None = None) -> Non
     server, sid, ns = _target(target, namespace)
     if _is_known(server, sid, ns):
         server.leave_room(sid, room, namespace=ns)
+        note_rooms(sid, LEFT)
 
 
 def leave_all(room: str, *, namespace: str | None = None) -> None:

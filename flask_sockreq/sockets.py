@@ -6,6 +6,9 @@ import time
 import typing as t
 from urllib.parse import parse_qs
 
+from flask import has_request_context
+from flask import request
+
 from .bus import bus_for
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -66,10 +69,12 @@ class Socket:
     def join(self, room: str) -> None:
         """Put the socket in ``room``."""
         self.server.enter_room(self.id, room, namespace=self.namespace)
+        note_rooms(self.id, JOINED)
 
     def leave(self, room: str) -> None:
         """Take the socket out of ``room``."""
         self.server.leave_room(self.id, room, namespace=self.namespace)
+        note_rooms(self.id, LEFT)
 
     def emit(
         self,
@@ -92,6 +97,25 @@ class Socket:
 
     def __repr__(self) -> str:
         return f"<Socket {self.id!r} on {self.namespace!r}>"
+
+
+#: The environ key where a socket request notes that its view joined or
+#: left rooms for its own socket: a set of :data:`JOINED` and :data:`LEFT`.
+ROOMS_KEY = "flask_sockreq.rooms"
+JOINED = "joined"
+LEFT = "left"
+
+
+def note_rooms(sid: str, change: str) -> None:
+    """Note on the current socket request, if it came over the socket
+    ``sid``, that its view joined (or left) rooms for it: its JWR says so,
+    and a client replays such requests after a reconnection."""
+    if not has_request_context():
+        return
+    environ = request.environ
+    socket = environ.get("flask_sockreq.socket")
+    if socket is not None and socket.id == sid:
+        environ.setdefault(ROOMS_KEY, set()).add(change)
 
 
 def _handshake(environ: WSGIEnvironment, now: float) -> dict[str, t.Any]:

@@ -8,7 +8,9 @@ server never read each other's entries.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 import typing as t
 
 import flask_socketio
@@ -34,6 +36,11 @@ from flask_sockreq import SockReq
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 PNG_PATH = os.path.join(DATA_DIR, "pixel.png")
 TEXT_PATH = os.path.join(DATA_DIR, "hello.txt")
+
+
+def pattern(size: int) -> bytes:
+    """``size`` bytes: 0-255 over and over."""
+    return (bytes(range(256)) * (size // 256 + 1))[:size]
 
 
 class TeapotError(Exception):
@@ -226,6 +233,63 @@ def create_app(
                 yield f"chunk {n} of {request.args.get('name', 'x')}\n"
 
         return Response(stream_with_context(generate()), mimetype="text/plain")
+
+    # --- streams ---------------------------------------------------------
+
+    @app.route("/stream/slow")
+    def slow_stream() -> t.Any:
+        """``n`` pieces of ``size`` bytes, ``delay`` seconds apart; records
+        each piece and the generator's end (``X-Trace``)."""
+        n = request.args.get("n", 5, type=int)
+        size = request.args.get("size", 10, type=int)
+        delay = request.args.get("delay", 0.0, type=float)
+        trace = request.headers.get("X-Trace")
+
+        def generate() -> t.Iterator[bytes]:
+            try:
+                for index in range(n):
+                    if index and delay:
+                        time.sleep(delay)
+                    if trace:
+                        records.setdefault(trace, []).append(["piece", index])
+                    yield bytes([65 + index % 26]) * size
+            finally:
+                if trace:
+                    records.setdefault(trace, []).append(["finally"])
+
+        return Response(stream_with_context(generate()), mimetype="text/plain")
+
+    @app.route("/stream/bytes")
+    def stream_bytes() -> t.Any:
+        """A buffered body of ``size`` bytes, the bytes 0-255 over and over."""
+        size = request.args.get("size", 0, type=int)
+        return Response(pattern(size), mimetype="application/octet-stream")
+
+    @app.route("/stream/upload", methods=["POST", "PUT"])
+    def stream_upload() -> t.Any:
+        """Read the body from ``request.stream`` in pieces (``?form=1``: parse
+        it as a form and hash its files) and answer its length and SHA-256."""
+        trace = request.headers.get("X-Trace")
+        if request.args.get("form"):
+            files = {
+                name: {
+                    "sha256": hashlib.sha256(f.read()).hexdigest(),
+                    "filename": f.filename,
+                }
+                for name, f in request.files.items()
+            }
+            return jsonify(files=files, form=request.form.to_dict())
+        digest = hashlib.sha256()
+        length = 0
+        while True:
+            piece = request.stream.read(65536)
+            if not piece:
+                break
+            length += len(piece)
+            digest.update(piece)
+            if trace:
+                records.setdefault(trace, []).append(["read", length])
+        return jsonify(length=length, sha256=digest.hexdigest())
 
     @app.route("/redirect")
     def redirect_view() -> t.Any:

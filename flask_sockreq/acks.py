@@ -93,5 +93,7 @@ def send_ack(
     # same method, which Flask-SocketIO's test client captures).
     server._send_packet(
         eio_sid,
-        server.packet_class(sio_packet.ACK, namespace=namespace, id=ack_id, data=[data]),
+        server.packet_class(
+            sio_packet.ACK, namespace=namespace, id=ack_id, data=[data]
+        ),
     )

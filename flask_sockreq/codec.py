@@ -298,8 +298,8 @@ class MessageGuard:
             state = environ.get("flask.app", None)
             state = getattr(state, "extensions", {}).get("sockreq")
             if sid is not None and state is not None:
-                from .streams import hello
                 from .streams import HELLO
+                from .streams import hello
 
                 server.emit(
                     HELLO, hello(state), to=sid, namespace=namespace, ignore_queue=True

@@ -135,8 +135,9 @@ def parse_stream(value: t.Any) -> StreamSpec | None:
         )
     window = _stream_number(value.get("window"), "window", minimum=1)
     upload = value.get("upload")
+    uploads = upload is not None and upload is not False
     length = None
-    if upload is not None and upload is not False:
+    if uploads:
         if upload is True:
             upload = {}
         if not isinstance(upload, dict):
@@ -146,7 +147,7 @@ def parse_stream(value: t.Any) -> StreamSpec | None:
                 ' {"length": 1024}, or true.',
             )
         length = _stream_number(upload.get("length"), "upload length", minimum=0)
-    return StreamSpec(stream_id, window, bool(upload), length)
+    return StreamSpec(stream_id, window, uploads, length)
 
 
 def _stream_number(value: t.Any, name: str, minimum: int) -> int | None:

@@ -259,6 +259,16 @@ def create_app(
 
         return Response(stream_with_context(generate()), mimetype="text/plain")
 
+    @app.route("/stream/fail")
+    def stream_fail() -> t.Any:
+        """A body that fails after its first piece."""
+
+        def generate() -> t.Iterator[bytes]:
+            yield b"before"
+            raise RuntimeError("The generator failed on purpose.")
+
+        return Response(generate(), mimetype="application/octet-stream")
+
     @app.route("/stream/bytes")
     def stream_bytes() -> t.Any:
         """A buffered body of ``size`` bytes, the bytes 0-255 over and over."""

@@ -34,6 +34,8 @@ import typing as t
 from engineio import json as engineio_json
 from socketio import packet as sio_packet
 
+from .sockets import AUTH_KEY
+
 try:
     import orjson
 except ImportError:  # pragma: no cover - the orjson extra is optional
@@ -387,6 +389,11 @@ class _SockReqPacket(sio_packet.Packet):  # type: ignore[misc]
             _receiving.event_namespace = self.namespace or "/"
         elif packet_type in (sio_packet.CONNECT, sio_packet.DISCONNECT):
             _receiving.control = (packet_type, self.namespace or "/")
+            environ = getattr(_receiving, "environ", None)
+            if packet_type == sio_packet.CONNECT and environ is not None:
+                # Before python-socketio calls the app's connect handler, so
+                # that request.socket.auth works there too.
+                environ.setdefault(AUTH_KEY, {})[self.namespace or "/"] = self.data
         if (
             self.packet_type in (sio_packet.EVENT, sio_packet.BINARY_EVENT)
             and type(data) is list

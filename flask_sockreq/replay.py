@@ -6,6 +6,7 @@ import inspect
 import io
 import logging
 import sys
+import threading
 import typing as t
 
 from flask import Flask
@@ -190,12 +191,13 @@ class Dispatcher:
             if self.direct and _PRESERVE not in environ:
                 return self._run_direct(environ, stream_above)
             return _run_wsgi(self.wsgi_app, environ, stream_above)
-        except Exception:
+        except Exception as exc:
             logger.exception(
                 "Exception on socket request %s %s",
                 environ.get("REQUEST_METHOD"),
                 environ.get("REQUEST_URI"),
             )
+            _escaped.error = exc
             return _run_wsgi(InternalServerError(), environ, None)
 
     def _run_direct(self, environ: WSGIEnvironment, stream_above: int | None) -> Reply:
@@ -219,8 +221,7 @@ class Dispatcher:
                 error = None
             ctx.pop(error)
         if stream_above is not None and not (
-            response.is_sequence
-            and sum(map(len, response.response)) <= stream_above
+            response.is_sequence and sum(map(len, response.response)) <= stream_above
         ):
             return _begin_stream(response.status_code, headers, app_iter, [])
         try:
@@ -228,6 +229,20 @@ class Dispatcher:
         finally:
             app_iter.close()  # type: ignore[attr-defined]
         return Reply(response.status_code, headers, body)
+
+
+# The last exception that escaped the app in this thread (or greenlet).
+_escaped = threading.local()
+
+
+def take_escaped_error() -> BaseException | None:
+    """The exception that last escaped the app (``PROPAGATE_EXCEPTIONS``) in
+    this thread, answered with a 500; cleared by the call. The test client
+    raises it, as Flask's does, since it runs the request in its own
+    thread."""
+    error: BaseException | None = getattr(_escaped, "error", None)
+    _escaped.error = None
+    return error
 
 
 class Reply(t.NamedTuple):

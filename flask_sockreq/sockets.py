@@ -62,6 +62,23 @@ class Socket:
         return _handshake(self._environ, self._issued)
 
     @property
+    def auth(self) -> t.Any:
+        """The ``auth`` data the client sent when it connected to the
+        namespace (Socket.IO's ``io(url, {auth: {...}})``), or None."""
+        return (self._environ.get(AUTH_KEY) or {}).get(self.namespace)
+
+    @property
+    def data(self) -> dict[str, t.Any]:
+        """A dict kept with the connection for the app's own use, like the
+        JavaScript server's ``socket.data``: what a connect handler
+        establishes once (the user a token names, say) for every request of
+        the socket to read."""
+        per_namespace: dict[str, dict[str, t.Any]] = self._environ.setdefault(
+            DATA_KEY, {}
+        )
+        return per_namespace.setdefault(self.namespace, {})
+
+    @property
     def rooms(self) -> list[str]:
         """The rooms the socket is in, its own ``id`` room included."""
         return list(self.server.rooms(self.id, namespace=self.namespace))
@@ -98,6 +115,11 @@ class Socket:
     def __repr__(self) -> str:
         return f"<Socket {self.id!r} on {self.namespace!r}>"
 
+
+#: The handshake environ keys of :attr:`Socket.auth` (``{namespace: auth}``,
+#: filled as the client connects) and :attr:`Socket.data`.
+AUTH_KEY = "flask_sockreq.auth"
+DATA_KEY = "flask_sockreq.data"
 
 #: The environ key where a socket request notes that its view joined or
 #: left rooms for its own socket: a set of :data:`JOINED` and :data:`LEFT`.

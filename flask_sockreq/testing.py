@@ -21,6 +21,7 @@ from .connection import Connection
 from .cookies import CookieJar
 from .payload import build_request
 from .payload import response_parts
+from .sockets import AUTH_KEY
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -107,6 +108,10 @@ class SockReqTestClient:
                 f"The test client could not connect to the namespace"
                 f" {self.namespace!r}: the app's connect handler refused it."
             )
+        if auth is not None:
+            # As a real connection's handshake keeps it, for request.socket.auth.
+            handshake = state.socketio.server.get_environ(self.sid, self.namespace)
+            handshake.setdefault(AUTH_KEY, {})[self.namespace] = auth
 
     @property
     def sid(self) -> str:

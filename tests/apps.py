@@ -425,6 +425,28 @@ def create_app(
             "socket_namespace": getattr(sock, "namespace", None),
         }
 
+    # --- authentication once, at connect, on the namespace /secure -------
+
+    @socketio.on("connect", namespace="/secure")
+    def secure_connect(auth: t.Any = None) -> None:
+        sock = request.socket  # type: ignore[attr-defined]
+        token = (auth or {}).get("token") if isinstance(auth, dict) else None
+        if token != "let-me-in":
+            raise flask_socketio.ConnectionRefusedError("A valid token is needed.")
+        sock.data["user"] = "ada"
+        sock.data["seen_auth"] = sock.auth
+
+    @app.route("/me")
+    def me() -> t.Any:
+        if not request.is_socket:  # type: ignore[attr-defined]
+            return {"user": None}
+        sock = request.socket  # type: ignore[attr-defined]
+        return {
+            "user": sock.data.get("user"),
+            "auth": sock.auth,
+            "seen_auth": sock.data.get("seen_auth"),
+        }
+
     add_room_routes(app)
     return app
 

@@ -210,8 +210,7 @@ class SockReq(RoomsMixin):
 
     :param app: The Flask app, or None to call :meth:`init_app` later.
     :param socketio: The Flask-SocketIO instance to serve on. If None, the
-        app's own (``app.extensions["socketio"]``) is used, or a new one is
-        created for the app.
+        app's own (``app.extensions["socketio"]``), which must exist.
     :param options: Defaults for the config keys, by their lowercase names
         without the prefix: ``namespace="/api"`` is the default of
         ``SOCKREQ_NAMESPACE``. The app's config wins.
@@ -241,7 +240,8 @@ class SockReq(RoomsMixin):
 
         :param app: The Flask app.
         :param socketio: As for the constructor.
-        :raise RuntimeError: If the app already has a :class:`SockReq`.
+        :raise RuntimeError: If the app already has a :class:`SockReq`, or has
+            no Flask-SocketIO and none is given.
         """
         if "sockreq" in app.extensions:
             raise RuntimeError(
@@ -251,7 +251,18 @@ class SockReq(RoomsMixin):
         for key, value in self._defaults.items():
             app.config.setdefault(key, value)
         if socketio is None:
-            socketio = app.extensions.get("socketio") or SocketIO(app)
+            socketio = app.extensions.get("socketio")
+            if socketio is None:
+                # Were SockReq to make one, a later SocketIO(app) would
+                # replace it with a server that has no request handlers, and
+                # every socket request would go unanswered.
+                raise RuntimeError(
+                    "Flask-SockReq serves socket requests through the app's"
+                    " Flask-SocketIO, and this app has none yet. Create it"
+                    " first, 'socketio = SocketIO(app)', then"
+                    " 'SockReq(app, socketio)'; or, with an app factory, pass it"
+                    " to init_app: 'sockreq.init_app(app, socketio)'."
+                )
         state = SockReqState(self, socketio, app.config)
         app.extensions["sockreq"] = state
         if not issubclass(app.request_class, SocketRequestMixin):
@@ -317,17 +328,14 @@ class SockReq(RoomsMixin):
 
 
 def client_script() -> Response:
-    """Serve the browser client, ``static/sockreq.js``."""
-    return send_from_directory(
-        _STATIC, "sockreq.js", mimetype="text/javascript", max_age=3600
-    )
+    """Serve the browser client, ``static/sockreq.js``, cached as the app's
+    ``SEND_FILE_MAX_AGE_DEFAULT`` says, as Flask serves static files."""
+    return send_from_directory(_STATIC, "sockreq.js", mimetype="text/javascript")
 
 
 def client_module() -> Response:
     """Serve the browser client as an ES module, ``static/sockreq.mjs``."""
-    return send_from_directory(
-        _STATIC, "sockreq.mjs", mimetype="text/javascript", max_age=3600
-    )
+    return send_from_directory(_STATIC, "sockreq.mjs", mimetype="text/javascript")
 
 
 def _register(socketio: SocketIO, namespace: str) -> None:

@@ -133,3 +133,56 @@ def test_access_log_off_over_a_server(start_server, clients, option):
     requests.get(server.url + server_line, timeout=5)
     assert server.wait_for_log(server_line)
     assert f"/hello/1?{tag}" not in server.stderr
+
+
+@pytest.fixture
+def bare_logger():
+    """The flask_sockreq logger with no handler and no level; restored
+    afterwards."""
+    logger = logging.getLogger("flask_sockreq")
+    saved = (logger.level, list(logger.handlers), logger.propagate)
+    logger.setLevel(logging.NOTSET)
+    logger.handlers.clear()
+    try:
+        yield logger
+    finally:
+        logger.setLevel(saved[0])
+        logger.handlers[:] = saved[1]
+        logger.propagate = saved[2]
+
+
+def test_a_library_adds_no_handler_and_sets_no_level(bare_logger):
+    app = create_app()
+    client = app.extensions["socketio"].test_client(app)
+    try:
+        jwr = client.emit("get", {"url": "/hello/3"}, callback=True)
+    finally:
+        client.disconnect()
+    assert jwr["statusCode"] == 200
+    assert bare_logger.handlers == [] and bare_logger.level == logging.NOTSET
+
+
+def test_in_debug_a_handler_only_when_logging_has_none(bare_logger):
+    # pytest's own capture handlers sit on the root logger: cut it off.
+    bare_logger.propagate = False
+    app = create_app(config={"DEBUG": True})
+    client = app.extensions["socketio"].test_client(app)
+    try:
+        client.emit("get", {"url": "/hello/3"}, callback=True)
+    finally:
+        client.disconnect()
+    assert [type(h) for h in bare_logger.handlers] == [logging.StreamHandler]
+    assert bare_logger.level == logging.INFO
+
+
+def test_in_debug_the_apps_logging_is_used(bare_logger, caplog):
+    # caplog's handler sits on the root logger: logging is configured.
+    app = create_app(config={"DEBUG": True})
+    client = app.extensions["socketio"].test_client(app)
+    try:
+        with caplog.at_level(logging.INFO, logger="flask_sockreq"):
+            client.emit("get", {"url": "/hello/3"}, callback=True)
+    finally:
+        client.disconnect()
+    assert bare_logger.handlers == []
+    assert any('"GET /hello/3 SOCKET" 200' in r.getMessage() for r in caplog.records)

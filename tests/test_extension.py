@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import socketio
 from flask import Flask
@@ -86,17 +84,23 @@ def test_uses_the_apps_own_socketio():
     assert socket_get(sio, app, "/name")["statusCode"] == 200
 
 
-def test_creates_a_socketio_when_there_is_none():
+def test_sockreq_before_socketio_is_refused_with_what_to_do():
+    # The order of many tutorials: SocketIO(app) after SockReq(app) would
+    # replace the server SockReq registered its handlers on.
     app = make_app()
-    with warnings.catch_warnings():
-        # Flask-SocketIO's auto-detection picks eventlet when it is
-        # installed, and importing eventlet warns that it is deprecated.
-        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    with pytest.raises(RuntimeError, match=r"Create it first, 'socketio = SocketIO"):
         SockReq(app)
-    sio = app.extensions["sockreq"].socketio
-    assert isinstance(sio, SocketIO)
-    assert app.extensions["socketio"] is sio
+    assert "sockreq" not in app.extensions
+    sio = SocketIO(app, async_mode="threading")
+    SockReq(app)
     assert socket_get(sio, app, "/name")["body"]["name"] == "plain"
+
+
+def test_app_factory_without_socketio_is_refused():
+    sockreq = SockReq()
+    app = make_app("factory")
+    with pytest.raises(RuntimeError, match=r"sockreq.init_app\(app, socketio\)"):
+        sockreq.init_app(app)
 
 
 @pytest.mark.parametrize("order", ["socketio-first", "sockreq-first"])

@@ -360,7 +360,9 @@ def connect_ws(port: int, query: str = "") -> Conn:
         if packet.startswith(b"40"):
             break
         raise BenchError(f"expected a Socket.IO connect packet, got {packet[:80]!r}")
-    if pending:
+    # Events the server pushes right after the connect (Flask-SockReq's
+    # sockreq:hello) are not answers: leave them out.
+    if any(opcode != 1 or not payload.startswith(b"42") for opcode, payload in pending):
         raise BenchError("unexpected frames after the handshake")
     sock.setblocking(False)
     return Conn(sock, buf, "ws")
@@ -615,6 +617,8 @@ class Runner:
                     self.write(conn, ws_frame(b"3"))
                     pongs += 1
                     continue
+                elif kind == b"42":
+                    continue  # a pushed event, such as sockreq:hello
                 else:
                     raise BenchError(f"unexpected packet {payload[:80]!r}")
                 if not conn.busy or conn.attachments:

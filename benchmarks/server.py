@@ -12,6 +12,10 @@ Socket.IO events (the Sails.js wire protocol) where it speaks Socket.IO:
 ``GET /file``
     ``send_file`` of a 100 KB binary file (:data:`FILE_SIZE` bytes, made at
     start-up in a temporary directory), a binary attachment over the socket.
+``GET /big?size=N`` and ``POST /sink`` (Flask apps only)
+    A body of N bytes (50 MiB by default) produced 64 KiB at a time, and a
+    view that reads the request body as it arrives and keeps none of it:
+    ``streams.py``'s large transfers.
 
 The apps:
 
@@ -71,6 +75,7 @@ def create_flask_app(file_path: str, config: dict):  # type: ignore[no-untyped-d
     from flask import Flask
     from flask import jsonify
     from flask import request
+    from flask import Response
     from flask import send_file
 
     app = Flask(__name__)
@@ -88,6 +93,35 @@ def create_flask_app(file_path: str, config: dict):  # type: ignore[no-untyped-d
     @app.get("/file")
     def file():  # type: ignore[no-untyped-def]
         return send_file(file_path, mimetype="application/octet-stream")
+
+    @app.get("/big")
+    def big():  # type: ignore[no-untyped-def]
+        # ?size=N bytes produced 64 KiB at a time, as an export would be.
+        size = request.args.get("size", 50 * 1024 * 1024, type=int)
+        piece = bytes(range(256)) * 256
+
+        def generate():  # type: ignore[no-untyped-def]
+            left = size
+            while left > 0:
+                yield piece[: min(left, len(piece))]
+                left -= len(piece)
+
+        return Response(
+            generate(),
+            mimetype="application/octet-stream",
+            headers={"Content-Length": str(size)},
+        )
+
+    @app.post("/sink")
+    def sink():  # type: ignore[no-untyped-def]
+        # Reads the body as it arrives, keeping none of it.
+        total = 0
+        while True:
+            piece = request.stream.read(65536)
+            if not piece:
+                break
+            total += len(piece)
+        return jsonify(id=1, bytes=total)
 
     return app
 

@@ -390,7 +390,11 @@ class _SockReqPacket(sio_packet.Packet):  # type: ignore[misc]
         elif packet_type in (sio_packet.CONNECT, sio_packet.DISCONNECT):
             _receiving.control = (packet_type, self.namespace or "/")
             environ = getattr(_receiving, "environ", None)
-            if packet_type == sio_packet.CONNECT and environ is not None:
+            if (
+                packet_type == sio_packet.CONNECT
+                and environ is not None
+                and self.data is not None
+            ):
                 # Before python-socketio calls the app's connect handler, so
                 # that request.socket.auth works there too.
                 environ.setdefault(AUTH_KEY, {})[self.namespace or "/"] = self.data

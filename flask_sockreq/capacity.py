@@ -7,7 +7,8 @@ either one a new socket waits or fails with no error on the server:
 
 - eventlet's WSGI server holds at most ``max_size`` connections, 1,024 by
   default, which is what ``socketio.run()`` uses unless given ``max_size``;
-- the process's open-files limit (``ulimit -n``), often 1,024.
+- the process's open-files limit (``ulimit -n``), often 1,024: a socket
+  keeps one file descriptor open, two under gevent.
 
 Each check logs one warning per process, naming the setting to change. They
 run when the first socket connects (eventlet) or sends its first request.
@@ -66,15 +67,19 @@ def check_open_files(async_mode: str) -> None:
     except ImportError:  # pragma: no cover - not on Windows
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # simple-websocket, which serves WebSockets under gevent, duplicates each
+    # connection's file descriptor.
+    per_socket = 2 if async_mode == "gevent" else 1
     if 0 <= soft <= SMALL_LIMIT and _once("files"):
         logger.warning(
-            "This process may open at most %d files, and each socket keeps one"
+            "This process may open at most %d files, and each socket keeps %s"
             " open, so it holds fewer than %d sockets; past that, new"
             " connections fail. Raise the limit before starting the server:"
             " 'ulimit -n %s' in its shell, LimitNOFILE= in a systemd unit, or"
             " resource.setrlimit() at start-up.",
             soft,
-            soft,
+            "one" if per_socket == 1 else "two",
+            soft // per_socket,
             hard if hard > soft else 65536,
         )
 

@@ -256,6 +256,7 @@ class _Exchange:
         self.watchdog: t.Any = None
         self.pending: t.Any = None
         self.upload: Upload | None = None
+        self.download: Download | None = None
 
     def begin(self, start: StreamStart) -> None:
         """Start the exchange, which answers by itself."""
@@ -286,6 +287,12 @@ class _Exchange:
         # once, so that python-socketio hands this socket's next events,
         # such as the body's chunks, to the stream.
         if not spec.upload:
+            # In flight from now on: a cancel that comes before the view
+            # returns stops the stream before it starts.
+            self.download = Download(
+                streams, spec.id, spec.window or streams.limits.window
+            )
+            streams.add(self.download)
             self.server.start_background_task(self.run, req, environ)
             return
         upload = self.upload = Upload(
@@ -344,30 +351,31 @@ class _Exchange:
                 upload.on_end = None
                 upload.streams.remove(upload)
                 upload.cancel("answered")
-        download = None
-        if reply is not None and reply.app_iter is not None:
-            spec = req.stream
-            assert spec is not None
-            if jwr["body"] is None:
-                _close(reply.app_iter)  # HEAD, 204, 304: nothing to stream
-            else:
-                length = jwr["headers"].get("Content-Length")
-                jwr["body"] = None
-                jwr["stream"] = {
-                    "id": spec.id,
-                    "length": int(length) if length and length.isdigit() else None,
-                }
-                streams = self.conn.streams_for(self.server, state)
+        spec = req.stream
+        assert spec is not None
+        streams = self.conn.streams_for(self.server, state)
+        download = self.download
+        if reply is not None and reply.app_iter is not None and jwr["body"] is not None:
+            length = jwr["headers"].get("Content-Length")
+            jwr["body"] = None
+            jwr["stream"] = {
+                "id": spec.id,
+                "length": int(length) if length and length.isdigit() else None,
+            }
+            if download is None:  # after an upload, under the same id
                 download = Download(
-                    streams,
-                    spec.id,
-                    reply.body,
-                    reply.app_iter,
-                    spec.window or state.stream_limits.window,
+                    streams, spec.id, spec.window or state.stream_limits.window
                 )
                 # Known before the client can grant it credit or cancel it.
                 streams.add(download)
-        if self.answer(jwr) and download is not None:
+            download.body(reply.body, reply.app_iter)
+        else:
+            if reply is not None and reply.app_iter is not None:
+                _close(reply.app_iter)  # HEAD, 204, 304: nothing to stream
+            if download is not None:
+                streams.remove(download)  # the answer holds the whole body
+                download = None
+        if self.answer(jwr) and download is not None and not download.cancelled:
             download.pump()
         elif download is not None:
             download.close()
@@ -377,11 +385,13 @@ class _Exchange:
         request out and log it. Whether it was sent."""
         late = self.pending is not None and not self.watchdog.finish(self.pending)
         handler = self.handler
+        # Counted out before the answer goes: a client that sends its next
+        # request on reading it must find the slot free.
+        self.conn.release(self.request_ack)
         if late:
             _log_late(jwr, handler.method, self.payload, self.sid, self.state.timeout)
         elif type(self.ack_id) is int:
             send_ack(self.server, self.sid, handler.namespace, self.ack_id, jwr)
-        self.conn.release(self.request_ack)
         state = self.state
         if state.access_log is not False and state.logs_access(self.conn.app):
             status = 504 if late else jwr["statusCode"]

@@ -107,28 +107,26 @@ class Stream:
 
 
 class Download(Stream):
-    """A response body pumped to the client within its credit.
+    """A response body pumped to the client within its credit. It is in
+    flight from its request on, before the view has returned: see
+    :meth:`body`.
 
-    :param first: The body's first piece, already taken from ``app_iter``.
-    :param app_iter: The rest of the body; closed when the stream ends in any
-        way.
     :param window: The credit the client granted in its request.
     """
 
-    def __init__(
-        self,
-        streams: Streams,
-        stream_id: str,
-        first: bytes,
-        app_iter: t.Iterable[bytes],
-        window: int,
-    ) -> None:
+    def __init__(self, streams: Streams, stream_id: str, window: int) -> None:
         super().__init__(streams, stream_id)
-        self.first = first
-        self.app_iter = app_iter
+        self.first = b""
+        self.app_iter: t.Iterable[bytes] = ()
         self.credit = window
         self.task: t.Any = None
         self.in_app = False
+
+    def body(self, first: bytes, app_iter: t.Iterable[bytes]) -> None:
+        """The body to send: its first piece, and the rest (closed when the
+        stream ends in any way)."""
+        self.first = first
+        self.app_iter = app_iter
 
     def grant(self, size: int) -> None:
         with self.lock:
@@ -175,6 +173,9 @@ class Download(Stream):
                     break
                 finally:
                     self.in_app = False
+            # Out of the socket's streams before the client hears the end, so
+            # that it may start another at once.
+            self.streams.remove(self)
             self.emit(END)
         except Cancelled as exc:
             if self.cancelled == "idle":

@@ -244,6 +244,8 @@ def create_app(
         size = request.args.get("size", 10, type=int)
         delay = request.args.get("delay", 0.0, type=float)
         trace = request.headers.get("X-Trace")
+        # The view itself takes ?wait= seconds before it returns.
+        time.sleep(request.args.get("wait", 0.0, type=float))
 
         def generate() -> t.Iterator[bytes]:
             try:
@@ -435,6 +437,20 @@ def create_app(
             raise flask_socketio.ConnectionRefusedError("A valid token is needed.")
         sock.data["user"] = "ada"
         sock.data["seen_auth"] = sock.auth
+
+    @app.route("/nodelay")
+    def nodelay() -> t.Any:
+        """Whether the connection's TCP socket sends small frames at once."""
+        import socket as socket_module
+
+        from flask_sockreq.request import tcp_socket
+
+        sock = request.socket  # type: ignore[attr-defined]
+        raw = tcp_socket(sock._environ if request.is_socket else request.environ)  # type: ignore[attr-defined]
+        if raw is None:
+            return {"nodelay": None}
+        flag = raw.getsockopt(socket_module.IPPROTO_TCP, socket_module.TCP_NODELAY)
+        return {"nodelay": bool(flag)}
 
     @app.route("/me")
     def me() -> t.Any:

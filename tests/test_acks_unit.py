@@ -95,3 +95,27 @@ def test_binary_ack_is_encoded_as_usual() -> None:
 def test_json_that_cannot_pass_through_raw(body: bytes, expected: t.Any) -> None:
     jwr = encode_jwr(200, [("Content-Type", "application/json")], body, "GET", True)
     assert jwr["body"] == expected
+
+
+@pytest.mark.parametrize("codec", ["orjson", "std"])
+def test_every_member_of_a_raw_json_jwr_is_encoded(codec: str) -> None:
+    from flask_sockreq import codec as codecs
+
+    jwr = encode_jwr(
+        200, [("Content-Type", "application/json")], b'{"a":1}', "GET", True
+    )
+    jwr["joined"] = True
+    jwr["left"] = True
+    jwr["stream"] = {"id": "s", "length": None}
+    chosen = codecs.OrJSON if codec == "orjson" else codecs.StdJSON
+    encoded = "3" + codecs._encode_jwr(jwr, chosen)
+    assert sio_packet.Packet(encoded_packet=encoded).data == [
+        {
+            "body": {"a": 1},
+            "headers": {"Content-Type": "application/json"},
+            "statusCode": 200,
+            "joined": True,
+            "left": True,
+            "stream": {"id": "s", "length": None},
+        }
+    ]

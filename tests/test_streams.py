@@ -264,6 +264,37 @@ def test_cancel_or_disconnect_closes_the_generator(stream_server, clients, how, 
     assert_serves(Frames(clients, stream_server).client)
 
 
+def test_a_cancel_before_the_view_returns_stops_the_stream_before_it_starts(
+    stream_server, clients
+):
+    frames = Frames(clients, stream_server)
+    sid, trace = new_id(), new_id()
+    result = frames.call_in_thread(
+        "get",
+        {
+            "url": "/stream/slow?n=5&wait=0.5",
+            "headers": {"X-Trace": trace},
+            "stream": {"v": 1, "id": sid},
+        },
+    )
+    time.sleep(0.1)
+    frames.emit("sockreq:cancel", sid)
+    result["thread"].join(5)
+    # Every request is answered, but no body comes and the generator never
+    # takes a step beyond the first piece the server needed.
+    assert result["jwr"]["statusCode"] == 200
+    time.sleep(0.3)
+    assert sid not in frames.chunks
+    pieces = [r for r in records(stream_server, trace) if r[0] == "piece"]
+    assert len(pieces) <= 1
+    assert_serves(frames.client)
+
+
+def test_websocket_connections_send_small_frames_at_once(stream_server, clients):
+    frames = Frames(clients, stream_server)
+    assert frames.call("get", {"url": "/nodelay"})["body"] == {"nodelay": True}
+
+
 def test_a_failing_generator_is_a_stream_error(stream_server, clients):
     frames = Frames(clients, stream_server)
     sid = new_id()

@@ -2,10 +2,15 @@
 4 from ``tests/js/node_modules`` and a few routes for sessions and forms.
 
 Served by ``tests/serve.py --app browser``, with ``SOCKREQ_COOKIE_SYNC`` on.
+
+Its own routes are under ``/browser/``; those that stream record what their
+generators did under the request's ``X-Trace`` header, read back at
+``/browser/traces/<trace>``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import typing as t
@@ -14,9 +19,12 @@ from flask import abort
 from flask import Flask
 from flask import jsonify
 from flask import request
+from flask import Response
 from flask import send_from_directory
 from flask import session
+from flask import stream_with_context
 
+import flask_sockreq as sr
 from tests.apps import create_app
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -106,4 +114,97 @@ def create_browser_app(
     def raw_echo() -> t.Any:
         return {"hex": request.get_data().hex(), "mimetype": request.mimetype}
 
+    add_stream_routes(app)
     return app
+
+
+def add_stream_routes(app: Flask) -> None:
+    """Routes for the streams and subscriptions of the browser client."""
+    traces: dict[str, list[t.Any]] = {}
+
+    def record(trace: str | None, *event: t.Any) -> None:
+        if trace:
+            traces.setdefault(trace, []).append(list(event))
+
+    @app.route("/browser/traces/<trace>")
+    def get_traces(trace: str) -> t.Any:
+        return jsonify(traces.get(trace, []))
+
+    @app.route("/browser/late-stream")
+    def late_stream() -> t.Any:
+        """Wait ``wait`` seconds in the view, then stream ``n`` pieces of
+        ``size`` bytes, ``delay`` seconds apart."""
+        trace = request.headers.get("X-Trace")
+        record(trace, "view")
+        time.sleep(request.args.get("wait", 0.0, type=float))
+        n = request.args.get("n", 5, type=int)
+        size = request.args.get("size", 10, type=int)
+        delay = request.args.get("delay", 0.0, type=float)
+
+        def generate() -> t.Iterator[bytes]:
+            try:
+                for index in range(n):
+                    if index and delay:
+                        time.sleep(delay)
+                    record(trace, "piece", index)
+                    yield bytes([97 + index % 26]) * size
+            finally:
+                record(trace, "finally")
+
+        record(trace, "returned")
+        return Response(stream_with_context(generate()), mimetype="text/plain")
+
+    @app.route("/browser/failing-stream")
+    def failing_stream() -> t.Any:
+        """A piece larger than a chunk, then an exception."""
+
+        def generate() -> t.Iterator[bytes]:
+            yield b"x" * 100_000
+            raise RuntimeError("the generator failed")
+
+        return Response(generate(), mimetype="application/octet-stream")
+
+    @app.route("/browser/big-json")
+    def big_json() -> t.Any:
+        n = request.args.get("n", 10, type=int)
+        return jsonify([{"index": i, "name": f"item {i}"} for i in range(n)])
+
+    @app.route("/browser/upload-info", methods=["POST", "PUT"])
+    def upload_info() -> t.Any:
+        """The body read from ``request.stream`` in pieces: its length,
+        SHA-256 and the headers that describe it."""
+        digest = hashlib.sha256()
+        length = 0
+        while True:
+            piece = request.stream.read(65536)
+            if not piece:
+                break
+            length += len(piece)
+            digest.update(piece)
+        return {
+            "length": length,
+            "sha256": digest.hexdigest(),
+            "content_type": request.headers.get("Content-Type"),
+            "content_length": request.headers.get("Content-Length"),
+        }
+
+    @app.post("/browser/ignore-body")
+    def ignore_body() -> t.Any:
+        """Answer without reading the body."""
+        return Response("ignored", mimetype="text/plain")
+
+    @app.route("/browser/live/<room>", methods=["PUT", "DELETE"])
+    def live(room: str) -> t.Any:
+        """Join (PUT) or leave (DELETE) the room ``live:<room>``: the same
+        path does both, as a subscription resource does. The answer is
+        text, not JSON."""
+        if request.method == "PUT":
+            sr.join(request, f"live:{room}")
+        else:
+            sr.leave(request, f"live:{room}")
+        return Response(f"{request.method} {room}", mimetype="text/plain")
+
+    @app.post("/browser/live/<room>/say")
+    def live_say(room: str) -> t.Any:
+        sr.broadcast([f"live:{room}"], "live", {"room": room, **request.get_json()})
+        return {"said": True}

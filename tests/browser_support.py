@@ -8,12 +8,14 @@ reason on a developer's machine that lacks it, and fail under
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import typing as t
 
 from tests.helpers import require
 from tests.helpers import SERVE
@@ -29,6 +31,10 @@ CHROMIUM_ARGS = [
 ]
 JS_DIR = os.path.join(TESTS_DIR, "js")
 NODE_MODULES = os.path.join(JS_DIR, "node_modules")
+
+if t.TYPE_CHECKING:
+    from playwright.sync_api import Browser
+    from playwright.sync_api import Page
 
 
 def require_node() -> str:
@@ -92,3 +98,39 @@ class FixedPortServer(ServerProcess):
             cwd=os.path.dirname(TESTS_DIR),
         )
         self.pid = self.process.pid
+
+
+@contextlib.contextmanager
+def chromium() -> t.Iterator[Browser]:
+    """Headless Chromium through Playwright, closed on exit: a test module
+    launches one and shares it between its tests."""
+    require_js_modules()
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_page(browser: Browser, server: ServerProcess, path: str = "/page") -> Page:
+    """A page of ``server`` in a context of its own (its own cookies)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{server.url}{path}")
+    return page
+
+
+def rss(pid: int) -> int:
+    """The resident memory of a process, in bytes (Linux)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/{pid}/status has no VmRSS line.")

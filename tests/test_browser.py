@@ -2,7 +2,8 @@
 """The browser client, ``sockreq.js``, in headless Chromium against real
 servers, and sails.io.js (through the shim) in Node.js.
 
-One browser per session, one server per mode; each test gets a fresh page.
+One browser per module, one server per mode; each test gets a fresh page.
+The streams, the queue and the resubscription are in test_browser_streams.py.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import typing as t
 
 import pytest
 
-from tests.browser_support import CHROMIUM
-from tests.browser_support import CHROMIUM_ARGS
+from tests.browser_support import chromium
 from tests.browser_support import FixedPortServer
 from tests.browser_support import JS_DIR
-from tests.browser_support import require_browser
+from tests.browser_support import open_page
 from tests.browser_support import require_js_modules
 from tests.browser_support import require_node
 from tests.helpers import free_port
@@ -34,17 +34,10 @@ def js_modules() -> None:
     require_js_modules()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(js_modules: None) -> t.Iterator[Browser]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")
@@ -59,14 +52,6 @@ def mode_server(
 ) -> ServerProcess:
     """The browser app in each mode."""
     return start_server(request.param, "--app", "browser", "--no-access-log")
-
-
-def open_page(browser: Browser, server: ServerProcess, path: str = "/page") -> Page:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{server.url}{path}")
-    return page
 
 
 @pytest.fixture

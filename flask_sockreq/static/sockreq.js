@@ -10,6 +10,12 @@
  *   const res = await api.fetch("/todos/1");     // a standard Response
  *   const jwr = await api.get("/todos", {page: 2}); // {body, headers, statusCode, ok}
  *
+ * fetch() speaks version 1 of the wire protocol's streams: response bodies
+ * arrive as a ReadableStream within a credit window, bodies of any size are
+ * uploaded in chunks, and an AbortSignal cancels both. Requests beyond the
+ * server's maxInflight (and maxStreams) wait in a queue, and the requests
+ * that put the socket in rooms are sent again after a reconnection.
+ *
  * License: BSD-3-Clause.
  */
 (function (root, factory) {
@@ -51,13 +57,46 @@
     randomizationFactor: 0.5,
     connectTimeout: 20000,
     cookieSync: true,
-    cookieSyncUrl: "/_sockreq/cookies"
+    cookieSyncUrl: "/_sockreq/cookies",
+    streams: true,
+    streamWindow: null,
+    helloTimeout: 1000,
+    resubscribe: true,
+    onResubscribe: null
   };
+
+  // The events of the wire protocol, version 1 (docs/protocol.rst).
+  var HELLO = "sockreq:hello";
+  var CHUNK = "sockreq:chunk";
+  var CREDIT = "sockreq:credit";
+  var END = "sockreq:end";
+  var ERROR = "sockreq:error";
+  var CANCEL = "sockreq:cancel";
+  var STREAM_VERSION = 1;
+  // The answers of a server that refused a request before its app saw it,
+  // for a limit: safe to send again.
+  var REFUSALS = ["too_many_requests", "too_many_streams"];
+  var MAX_RETRIES = 8;
+
+  /** What a client assumes until the server's sockreq:hello says otherwise. */
+  function defaultLimits() {
+    return {
+      maxInflight: 100,
+      streams: true,
+      maxStreams: 16,
+      chunkSize: 64 * 1024,
+      window: 1024 * 1024,
+      idleTimeout: 30
+    };
+  }
 
   /**
    * A request that got no answer: the socket disconnected while it was in
    * flight ("disconnected"), the client was closed ("closed"), no answer
-   * came in time ("timeout"), or the request could not be sent ("invalid").
+   * came in time ("timeout"), or the request could not be sent ("invalid");
+   * or a streamed body that failed: the server's response failed or idled
+   * ("stream_failed", "timeout"), the request body could not be read
+   * ("upload_failed").
    * It extends TypeError, as fetch() rejects with a TypeError on network
    * failures, so code written for fetch() handles it unchanged.
    */
@@ -86,6 +125,8 @@
     }
     return target;
   }
+
+  function noop() {}
 
   /** Headers of any form fetch() takes, as a plain object. */
   function plainHeaders(headers) {
@@ -144,6 +185,14 @@
     return value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
   }
 
+  /** Any BufferSource as a Uint8Array over the same memory. */
+  function toBytes(value) {
+    if (value instanceof Uint8Array) return value;
+    if (value instanceof ArrayBuffer) return new Uint8Array(value);
+    if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    return null;
+  }
+
   function utf8(text) {
     return new TextEncoder().encode(text);
   }
@@ -152,76 +201,175 @@
     return String(text).replace(/\r/g, "%0D").replace(/\n/g, "%0A").replace(/"/g, "%22");
   }
 
-  /** Encode a FormData the way a browser does, as multipart/form-data. */
-  function encodeMultipart(formData) {
-    var boundary = "----SockReqFormBoundary" + Math.random().toString(36).slice(2) +
-      Math.random().toString(36).slice(2);
-    var parts = [];
-    var reads = [];
-    formData.forEach(function (value, name) {
-      var head = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + escapeQuoted(name) + "\"";
-      if (typeof value === "string") {
-        parts.push(utf8(head + "\r\n\r\n" + value.replace(/\r?\n|\r/g, "\r\n") + "\r\n"));
-      } else {
-        var filename = value.name !== undefined ? value.name : "blob";
-        head += "; filename=\"" + escapeQuoted(filename) + "\"\r\nContent-Type: " +
-          (value.type || "application/octet-stream") + "\r\n\r\n";
-        var index = parts.length;
-        parts.push(null);
-        reads.push(value.arrayBuffer().then(function (buffer) {
-          var headBytes = utf8(head);
-          var tail = utf8("\r\n");
-          var bytes = new Uint8Array(headBytes.length + buffer.byteLength + tail.length);
-          bytes.set(headBytes, 0);
-          bytes.set(new Uint8Array(buffer), headBytes.length);
-          bytes.set(tail, headBytes.length + buffer.byteLength);
-          parts[index] = bytes;
-        }));
-      }
-    });
-    return Promise.all(reads).then(function () {
-      parts.push(utf8("--" + boundary + "--\r\n"));
-      var length = parts.reduce(function (sum, part) { return sum + part.length; }, 0);
-      var body = new Uint8Array(length);
-      var offset = 0;
-      parts.forEach(function (part) { body.set(part, offset); offset += part.length; });
-      return { data: body.buffer, contentType: "multipart/form-data; boundary=" + boundary };
-    });
+  function isReadableStream(value) {
+    return typeof ReadableStream !== "undefined" && value instanceof ReadableStream;
   }
 
   /**
-   * A fetch() body as the payload's data and its default Content-Type:
-   * strings as they are, forms encoded as a browser encodes them, binary
-   * as an ArrayBuffer (a Socket.IO attachment, the raw body on the server).
+   * A FormData as the multipart/form-data body a browser sends, built as a
+   * Blob of its parts: the files in it are referenced, not copied, so a
+   * large one is read a chunk at a time when it is uploaded.
    */
-  function encodeBody(body) {
+  function multipartBlob(formData) {
+    var boundary = "----SockReqFormBoundary" + Math.random().toString(36).slice(2) +
+      Math.random().toString(36).slice(2);
+    var parts = [];
+    formData.forEach(function (value, name) {
+      var head = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + escapeQuoted(name) + "\"";
+      if (typeof value === "string") {
+        parts.push(head + "\r\n\r\n" + value.replace(/\r?\n|\r/g, "\r\n") + "\r\n");
+      } else {
+        var filename = value.name !== undefined ? value.name : "blob";
+        parts.push(
+          head + "; filename=\"" + escapeQuoted(filename) + "\"\r\nContent-Type: " +
+          (value.type || "application/octet-stream") + "\r\n\r\n",
+          value,
+          "\r\n"
+        );
+      }
+    });
+    parts.push("--" + boundary + "--\r\n");
+    return { blob: new Blob(parts), contentType: "multipart/form-data; boundary=" + boundary };
+  }
+
+  // Sources of an uploaded body: read(max) resolves with an ArrayBuffer of
+  // at most max bytes, or null at the end; cancel() lets go of it.
+
+  function blobSource(blob) {
+    var offset = 0;
+    return {
+      read: function (max) {
+        if (offset >= blob.size) return Promise.resolve(null);
+        var piece = blob.slice(offset, offset + max);
+        offset += piece.size;
+        return piece.arrayBuffer();
+      },
+      cancel: noop
+    };
+  }
+
+  function bytesSource(bytes) {
+    var offset = 0;
+    return {
+      read: function (max) {
+        if (offset >= bytes.byteLength) return Promise.resolve(null);
+        var piece = bytes.slice(offset, offset + max);
+        offset += piece.byteLength;
+        return Promise.resolve(piece.buffer);
+      },
+      cancel: noop
+    };
+  }
+
+  function streamSource(stream) {
+    var reader = null;
+    var rest = null;
+    function take(max) {
+      var piece = rest.slice(0, max);
+      rest = rest.subarray(piece.byteLength);
+      return piece.buffer;
+    }
+    function read(max) {
+      if (rest && rest.byteLength) return Promise.resolve(take(max));
+      if (!reader) reader = stream.getReader();
+      return reader.read().then(function (result) {
+        if (result.done) return null;
+        rest = toBytes(result.value);
+        if (rest === null) {
+          throw new TypeError("A ReadableStream request body must yield Uint8Array chunks, as fetch() requires.");
+        }
+        return read(max);
+      });
+    }
+    return {
+      read: read,
+      cancel: function (reason) {
+        var promise = reader ? reader.cancel(reason) : stream.cancel(reason);
+        if (promise && promise.catch) promise.catch(noop);
+      }
+    };
+  }
+
+  /** A body uploaded in frames: its length (null if unknown) and source. */
+  function upload(length, makeSource, replayable) {
+    return { length: length, makeSource: makeSource, replayable: replayable };
+  }
+
+  function textBody(text, contentType, limit) {
+    var bytes = utf8(text);
+    if (limit === null || bytes.byteLength <= limit) {
+      return { data: text, contentType: contentType, length: bytes.byteLength };
+    }
+    return {
+      upload: upload(bytes.byteLength, function () { return bytesSource(bytes); }, true),
+      contentType: contentType,
+      length: bytes.byteLength
+    };
+  }
+
+  function blobBody(blob, contentType, limit) {
+    if (limit === null || blob.size <= limit) {
+      return blob.arrayBuffer().then(function (buffer) {
+        return { data: buffer, contentType: contentType, length: buffer.byteLength };
+      });
+    }
+    return Promise.resolve({
+      upload: upload(blob.size, function () { return blobSource(blob); }, true),
+      contentType: contentType,
+      length: blob.size
+    });
+  }
+
+  function bytesBody(bytes, limit) {
+    if (limit === null || bytes.byteLength <= limit) {
+      return { data: toArrayBuffer(bytes), contentType: null, length: bytes.byteLength };
+    }
+    return {
+      upload: upload(bytes.byteLength, function () { return bytesSource(bytes); }, true),
+      contentType: null,
+      length: bytes.byteLength
+    };
+  }
+
+  /**
+   * A fetch() body as what the request sends, and its default Content-Type:
+   * a body of at most `limit` bytes goes in the payload's data (strings as
+   * they are, forms encoded as a browser encodes them, binary as an
+   * ArrayBuffer, the raw body on the server); a larger one, or a
+   * ReadableStream, is uploaded in frames. A null limit sends all inline.
+   */
+  function prepareBody(body, limit) {
     if (body === undefined || body === null) {
-      return Promise.resolve({ data: undefined, contentType: null });
+      return Promise.resolve({ data: undefined, contentType: null, length: 0 });
     }
     if (typeof body === "string") {
-      return Promise.resolve({ data: body, contentType: "text/plain;charset=UTF-8" });
+      return Promise.resolve(textBody(body, "text/plain;charset=UTF-8", limit));
     }
     if (typeof URLSearchParams !== "undefined" && body instanceof URLSearchParams) {
-      return Promise.resolve({
-        data: body.toString(),
-        contentType: "application/x-www-form-urlencoded;charset=UTF-8"
-      });
+      return Promise.resolve(textBody(body.toString(), "application/x-www-form-urlencoded;charset=UTF-8", limit));
     }
     if (typeof FormData !== "undefined" && body instanceof FormData) {
-      return encodeMultipart(body);
+      var multipart = multipartBlob(body);
+      return blobBody(multipart.blob, multipart.contentType, limit);
     }
     if (typeof Blob !== "undefined" && body instanceof Blob) {
-      return body.arrayBuffer().then(function (buffer) {
-        return { data: buffer, contentType: body.type || null };
-      });
+      return blobBody(body, body.type || null, limit);
     }
     if (isBinary(body)) {
-      return Promise.resolve({ data: toArrayBuffer(body), contentType: null });
+      return Promise.resolve(bytesBody(toBytes(body), limit));
     }
-    if (typeof ReadableStream !== "undefined" && body instanceof ReadableStream) {
-      return Promise.reject(SockReqError("invalid", "SockReq fetch() cannot send a ReadableStream body; read it into a Blob or ArrayBuffer first."));
+    if (isReadableStream(body)) {
+      if (limit === null) {
+        return Promise.reject(SockReqError("invalid", "SockReq fetch() sends a ReadableStream body only as a stream, which this request does not use (streams: false, or a server without streams)."));
+      }
+      var source = streamSource(body);
+      return Promise.resolve({
+        upload: upload(null, function () { return source; }, false),
+        contentType: null,
+        length: null
+      });
     }
-    return Promise.resolve({ data: String(body), contentType: "text/plain;charset=UTF-8" });
+    return Promise.resolve(textBody(String(body), "text/plain;charset=UTF-8", limit));
   }
 
   /** A JWR body as what new Response() takes. */
@@ -234,6 +382,25 @@
     return JSON.stringify(body);
   }
 
+  /** The size in bytes of a buffered JWR body, for download progress. */
+  function bodySize(body) {
+    if (body === undefined || body === null) return 0;
+    if (typeof body === "string") return utf8(body).byteLength;
+    if (typeof Blob !== "undefined" && body instanceof Blob) return body.size;
+    if (isBinary(body)) return body.byteLength;
+    return utf8(JSON.stringify(body)).byteLength;
+  }
+
+  /** Call a progress callback; its errors are reported, not thrown here. */
+  function progress(callback, loaded, total) {
+    if (typeof callback !== "function") return;
+    try {
+      callback({ loaded: loaded, total: total });
+    } catch (error) {
+      setTimeout(function () { throw error; }, 0);
+    }
+  }
+
   function abortError(signal) {
     if (signal && signal.reason !== undefined) return signal.reason;
     if (typeof DOMException !== "undefined") {
@@ -242,6 +409,36 @@
     var error = new Error("The operation was aborted.");
     error.name = "AbortError";
     return error;
+  }
+
+  function warn(message) {
+    if (typeof console === "object" && console.warn) console.warn("SockReq: " + message);
+  }
+
+  /** The path of a request url, without its query. */
+  function pathOf(url) {
+    try {
+      return new URL(url, "http://localhost/").pathname;
+    } catch (error) {
+      return String(url).split("?")[0];
+    }
+  }
+
+  /** What tells two subscriptions apart; null when the body is binary. */
+  function subscriptionKey(request, hasUpload) {
+    if (hasUpload) return null;
+    var data = request.data;
+    var body = "";
+    if (typeof data === "string") body = data;
+    else if (data !== undefined && data !== null) {
+      if (isBinary(data)) return null;
+      try {
+        body = JSON.stringify(data);
+      } catch (error) {
+        return null;
+      }
+    }
+    return request.method + " " + request.url + " " + body;
   }
 
   /**
@@ -259,9 +456,29 @@
     this.options = assign({}, DEFAULTS, options);
     /** Headers sent with every request, under the request's own. */
     this.headers = plainHeaders(this.options.headers);
+    /**
+     * The server's limits, from its sockreq:hello: maxInflight, streams,
+     * maxStreams, chunkSize, window, idleTimeout.
+     */
+    this.limits = defaultLimits();
     this._pending = {};
     this._queue = [];
+    this._inflight = {};
+    this._inflightCount = 0;
+    this._streams = {};
+    this._streamCount = 0;
+    this._subscriptions = [];
     this._nextId = 1;
+    this._nextStream = 1;
+    this._ready = false;
+    this._helloTimer = null;
+    this._pausedUntil = 0;
+    this._pauseTimer = null;
+    this._pumping = false;
+    this._pumpAgain = false;
+    this._refused = false;
+    this._probe = null;
+    this._probeTimer = null;
     this._closed = false;
     this._handlers = [];
     this._ownsSocket = !this.options.socket;
@@ -301,13 +518,19 @@
 
   Client.prototype._bind = function () {
     var self = this;
-    this._onConnect = function () { self._flush(); };
-    this._onDisconnect = function (reason) {
-      self._failInflight("disconnected", "The socket disconnected (" + reason + ") before the server answered; the request may or may not have run.");
-    };
-    this.socket.on("connect", this._onConnect);
-    this.socket.on("disconnect", this._onDisconnect);
-    if (this.socket.connected) this._flush();
+    this._listeners = [
+      ["connect", function () { self._connected(); }],
+      ["disconnect", function (reason) { self._disconnected(reason); }],
+      [HELLO, function (hello) { self._hello(hello); }],
+      [CHUNK, function (id, bytes) { self._frame(id, CHUNK, bytes); }],
+      [END, function (id) { self._frame(id, END); }],
+      [ERROR, function (id, info) { self._frame(id, ERROR, info); }],
+      [CREDIT, function (id, size) { self._credit(id, size); }]
+    ];
+    this._listeners.forEach(function (pair) { self.socket.on(pair[0], pair[1]); });
+    // A socket passed in connected has had its hello already: go on with
+    // the limits assumed.
+    if (this.socket.connected) this._becomeReady();
   };
 
   /** Whether the socket is connected right now. */
@@ -320,19 +543,154 @@
     get: function () { return this.socket.id; }
   });
 
-  Client.prototype._flush = function () {
-    var queue = this._queue;
-    this._queue = [];
-    for (var i = 0; i < queue.length; i++) {
-      if (!queue[i].settled) this._send(queue[i]);
+  /**
+   * The requests remembered because their answer said the socket joined
+   * rooms, in order: [{method, url}]. They are sent again after each
+   * reconnection.
+   */
+  Object.defineProperty(Client.prototype, "subscriptions", {
+    get: function () {
+      return this._subscriptions.map(function (sub) {
+        return { method: sub.method, url: sub.url };
+      });
+    }
+  });
+
+  Client.prototype._connected = function () {
+    var self = this;
+    this._ready = false;
+    clearTimeout(this._helloTimer);
+    // The server sends its limits right after the connect: wait for them
+    // before sending, for a while (a server without the hello sends none).
+    this._helloTimer = setTimeout(function () { self._becomeReady(); }, this.options.helloTimeout);
+  };
+
+  Client.prototype._hello = function (hello) {
+    if (!hello || typeof hello !== "object") return;
+    var limits = this.limits;
+    if (hello.maxInflight === null) limits.maxInflight = null;
+    else if (hello.maxInflight > 0) limits.maxInflight = Math.floor(hello.maxInflight);
+    var streams = hello.streams;
+    limits.streams = !!(streams && typeof streams === "object" && streams.v === STREAM_VERSION);
+    if (limits.streams) {
+      if (streams.chunkSize > 0) limits.chunkSize = Math.floor(streams.chunkSize);
+      if (streams.window > 0) limits.window = Math.floor(streams.window);
+      if (streams.maxStreams > 0) limits.maxStreams = Math.floor(streams.maxStreams);
+      if (streams.idleTimeout > 0) limits.idleTimeout = streams.idleTimeout;
+    }
+    if (this.socket.connected) this._becomeReady();
+    this._pump();
+  };
+
+  Client.prototype._becomeReady = function () {
+    clearTimeout(this._helloTimer);
+    if (this._ready || this._closed) return;
+    // Subscriptions first, then what was queued while disconnected.
+    this._resubscribe();
+    this._ready = true;
+    this._pump();
+  };
+
+  Client.prototype._disconnected = function (reason) {
+    this._ready = false;
+    this._refused = false;
+    this._probe = null;
+    clearTimeout(this._probeTimer);
+    clearTimeout(this._helloTimer);
+    var message = "The socket disconnected (" + reason + ") before the server answered; the request may or may not have run.";
+    var inflight = this._inflight;
+    var streams = this._streams;
+    this._inflight = {};
+    this._inflightCount = 0;
+    this._streams = {};
+    this._streamCount = 0;
+    for (var id in inflight) {
+      var entry = inflight[id];
+      this._settle(entry, SockReqError("disconnected", message, entry.request));
+    }
+    for (var streamId in streams) {
+      var record = streams[streamId];
+      this._endStream(record, SockReqError("disconnected", "The socket disconnected (" + reason + ") before the body was complete.", record.entry.request), false);
     }
   };
 
-  Client.prototype._failInflight = function (code, message) {
-    for (var id in this._pending) {
-      var entry = this._pending[id];
-      if (entry.sent) this._settle(entry, SockReqError(code, message, entry.request));
+  /**
+   * Send what the queue holds, in order, within the server's limits: at
+   * most maxInflight requests waiting for their answer, and at most
+   * maxStreams requests that asked for a stream until their stream ends.
+   * A request that waits for a stream lets plain requests behind it pass.
+   */
+  Client.prototype._pump = function () {
+    if (!this._ready || this._closed || !this.socket.connected) return;
+    if (Date.now() < this._pausedUntil - 1) return;
+    // A progress callback may send a request from inside the loop: it is
+    // queued, and the loop runs again.
+    if (this._pumping) {
+      this._pumpAgain = true;
+      return;
     }
+    this._pumping = true;
+    try {
+      do {
+        this._pumpAgain = false;
+        this._pumpOnce();
+      } while (this._pumpAgain && this.socket.connected);
+    } finally {
+      this._pumping = false;
+    }
+  };
+
+  Client.prototype._pumpOnce = function () {
+    // After a refusal, one request at a time finds out whether the server
+    // has room again.
+    if (this._probe) return;
+    var maxInflight = this.limits.maxInflight;
+    var maxStreams = this.limits.maxStreams;
+    var queue = this._queue;
+    var rest = [];
+    for (var i = 0; i < queue.length; i++) {
+      var entry = queue[i];
+      if (entry.settled || entry.sent) continue;
+      if (maxInflight !== null && this._inflightCount >= maxInflight) {
+        rest = rest.concat(queue.slice(i));
+        break;
+      }
+      if (entry.stream && this._streamCount >= maxStreams) {
+        rest.push(entry);
+        continue;
+      }
+      this._send(entry);
+      if (this._refused) {
+        this._startProbe(entry);
+        rest = rest.concat(queue.slice(i + 1));
+        break;
+      }
+    }
+    this._queue = rest;
+  };
+
+  /**
+   * Send `entry` alone; the queue waits for its answer, or a second at most
+   * (a probe that hangs must not hold up the rest for ever).
+   */
+  Client.prototype._startProbe = function (entry) {
+    var self = this;
+    entry.probe = true;
+    this._probe = entry;
+    clearTimeout(this._probeTimer);
+    this._probeTimer = setTimeout(function () {
+      if (self._probe !== entry) return;
+      self._probe = null;
+      self._pump();
+    }, 1000);
+  };
+
+  /** Send nothing for `ms` milliseconds (after the server refused one). */
+  Client.prototype._pause = function (ms) {
+    var self = this;
+    this._pausedUntil = Math.max(this._pausedUntil, Date.now() + ms);
+    clearTimeout(this._pauseTimer);
+    this._pauseTimer = setTimeout(function () { self._pump(); }, this._pausedUntil - Date.now());
   };
 
   Client.prototype._settle = function (entry, error, jwr) {
@@ -345,23 +703,184 @@
     else entry.resolve(jwr);
   };
 
+  /**
+   * Give up on a request (aborted, timed out, its body unreadable): it
+   * rejects with `error` at once. One already sent still counts against
+   * the limits until its answer comes, as it does on the server; its
+   * stream is cancelled.
+   */
+  Client.prototype._abandon = function (entry, error) {
+    this._settle(entry, error);
+    var record = entry.record;
+    if (!entry.sent && entry.upload) entry.upload.makeSource().cancel(error);
+    if (!record || !entry.sent) return;
+    if (!entry.acked) {
+      this._stopUpload(record, error);
+      this._emit(CANCEL, record.id);
+    } else if (record.body) {
+      this._endStream(record, error, true);
+    }
+  };
+
+  Client.prototype._arm = function (entry) {
+    var self = this;
+    clearTimeout(entry.timer);
+    if (!entry.timeout || entry.settled) return;
+    entry.timer = setTimeout(function () {
+      var request = entry.request;
+      var why = ".";
+      if (!entry.sent && !self._ready) why = ": the socket did not connect in time.";
+      else if (!entry.sent) why = ": it waited in the queue behind the requests in flight (the server allows " + self.limits.maxInflight + " requests and " + self.limits.maxStreams + " streams at once).";
+      self._abandon(entry, SockReqError(
+        "timeout",
+        "No answer to " + request.method + " " + request.url + " within " + entry.timeout + " ms" + why
+      , request));
+    }, entry.timeout);
+  };
+
+  Client.prototype._emit = function () {
+    // Never into socket.io-client's buffer: frames of a connection that is
+    // gone mean nothing to the next one.
+    if (this.socket.connected) this.socket.emit.apply(this.socket, arguments);
+  };
+
+  /**
+   * Queue one request. spec: method, url, data, headers (the request's
+   * own; the client's are merged under them), timeout, signal; for
+   * fetch(): stream (ask for streams), upload (a body sent in frames),
+   * length (the body's size), window, onUploadProgress,
+   * onDownloadProgress; for replays: discard (the answer is not wanted).
+   */
+  Client.prototype._submit = function (spec) {
+    var self = this;
+    if (this._closed) {
+      return Promise.reject(SockReqError("closed", "This SockReq client was closed; connect a new one."));
+    }
+    var entry = {
+      id: this._nextId++,
+      request: {
+        method: spec.method,
+        url: spec.url,
+        data: spec.data,
+        headers: mergeHeaders(this.headers, spec.headers)
+      },
+      headers: spec.headers,
+      sent: false,
+      acked: false,
+      settled: false,
+      signal: spec.signal || null,
+      stream: !!spec.stream,
+      upload: spec.upload || null,
+      length: spec.length,
+      window: spec.window,
+      onUploadProgress: spec.onUploadProgress,
+      onDownloadProgress: spec.onDownloadProgress,
+      discard: !!spec.discard,
+      retries: 0,
+      record: null
+    };
+    var promise = new Promise(function (resolve, reject) {
+      entry.resolve = resolve;
+      entry.reject = reject;
+    });
+    if (entry.signal && entry.signal.aborted) {
+      this._settle(entry, abortError(entry.signal));
+      return promise;
+    }
+    this._pending[entry.id] = entry;
+    entry.timeout = spec.timeout !== undefined ? spec.timeout : this.options.timeout;
+    this._arm(entry);
+    if (entry.signal) {
+      entry.onAbort = function () { self._abandon(entry, abortError(entry.signal)); };
+      entry.signal.addEventListener("abort", entry.onAbort);
+    }
+    this._queue.push(entry);
+    this._pump();
+    return promise;
+  };
+
   Client.prototype._send = function (entry) {
     var self = this;
     entry.sent = true;
+    this._inflight[entry.id] = entry;
+    this._inflightCount++;
     var request = entry.request;
     var payload = { method: request.method.toLowerCase(), url: request.url, headers: request.headers };
     if (request.data !== undefined) payload.data = request.data;
+    if (entry.stream) {
+      var record = this._openStream(entry);
+      payload.stream = { v: STREAM_VERSION, id: record.id, window: record.window };
+      if (entry.upload) payload.stream.upload = { length: entry.upload.length };
+    }
     this.socket.emit(payload.method, payload, function (jwr) {
-      if (entry.settled) return;
-      self._answer(entry, jwr);
+      self._acked(entry, jwr);
     });
+    if (!entry.upload && entry.length) {
+      progress(entry.onUploadProgress, entry.length, entry.length);
+    }
+  };
+
+  /** The acknowledgement of a request: its JWR. */
+  Client.prototype._acked = function (entry, raw) {
+    if (this._inflight[entry.id] !== entry) return; // of a connection that is gone
+    delete this._inflight[entry.id];
+    this._inflightCount--;
+    entry.acked = true;
+    var record = entry.record;
+    if (!raw || typeof raw !== "object") {
+      raw = { body: raw, headers: {}, statusCode: 200 };
+    }
+    var refused = raw.statusCode === 429 && !!raw.body && REFUSALS.indexOf(raw.body.error) >= 0;
+    if (entry === this._probe) {
+      this._probe = null;
+      clearTimeout(this._probeTimer);
+    }
+    if (refused) this._refused = true;
+    else if (entry.probe) this._refused = false;
+    entry.probe = false;
+    if (refused && !entry.settled && entry.retries < MAX_RETRIES) {
+      // Refused before the app saw it: the server still counts requests
+      // this client saw answered (a view that goes on after its 504, or
+      // one counted out just after its answer). Send it again shortly,
+      // first in line.
+      entry.sent = false;
+      entry.acked = false;
+      entry.record = null;
+      entry.retries++;
+      this._pause(Math.min(1000, 5 * Math.pow(2, entry.retries)));
+      this._queue.unshift(entry);
+      if (record) {
+        record.uploading = false; // the body goes again, from its start
+        this._endStream(record, null, false);
+      }
+      return;
+    }
+    // The answer ends the upload.
+    if (record) this._stopUpload(record, null);
+    if (raw.left === true) this.forget(entry.request.url);
+    if (raw.joined === true && !entry.discard) this._remember(entry);
+    var streamed = record && raw.stream && typeof raw.stream === "object" &&
+      (raw.body === null || raw.body === undefined);
+    if (record && !streamed) {
+      this._endStream(record, null, false);
+    } else if (streamed && (entry.settled || entry.discard)) {
+      this._endStream(record, null, true);
+    } else if (streamed) {
+      var length = typeof raw.stream.length === "number" ? raw.stream.length : null;
+      this._openBody(record, length, raw.headers);
+    }
+    if (!entry.settled) {
+      if (!streamed && entry.onDownloadProgress) {
+        var size = bodySize(raw.body);
+        progress(entry.onDownloadProgress, size, size);
+      }
+      this._answer(entry, raw);
+    }
+    this._pump();
   };
 
   Client.prototype._answer = function (entry, raw) {
     var self = this;
-    if (!raw || typeof raw !== "object") {
-      raw = { body: raw, headers: {}, statusCode: 200 };
-    }
     var headers = raw.headers && typeof raw.headers === "object" ? assign({}, raw.headers) : {};
     var status = typeof raw.statusCode === "number" ? raw.statusCode : 200;
     var jwr = {
@@ -370,6 +889,10 @@
       statusCode: status,
       ok: status >= 200 && status < 300
     };
+    if (entry.record && entry.record.body) {
+      // The body that follows in frames, for fetch().
+      Object.defineProperty(jwr, "_stream", { value: entry.record });
+    }
     var syncName = findHeader(headers, SYNC_HEADER);
     if (syncName === null) {
       this._settle(entry, null, jwr);
@@ -404,16 +927,314 @@
     });
   };
 
+  // --- streams ---------------------------------------------------------
+
+  /** The stream of a request that asks for one, counted from its send. */
+  Client.prototype._openStream = function (entry) {
+    var window = Math.max(1, Math.floor(entry.window || this.options.streamWindow || this.limits.window));
+    var record = {
+      id: String(this._nextStream++),
+      entry: entry,
+      window: window,
+      // The response body: frames that came before the answer, then the
+      // ReadableStream and its counts.
+      early: [],
+      body: null,
+      controller: null,
+      length: null,
+      received: 0,
+      granted: window,
+      // The request body.
+      uploading: !!entry.upload,
+      source: null,
+      credit: 0,
+      sent: 0,
+      reading: false,
+      over: false
+    };
+    entry.record = record;
+    this._streams[record.id] = record;
+    this._streamCount++;
+    return record;
+  };
+
+  /**
+   * The stream is over: count it out, and error its body with `error`
+   * (closed if null); `cancel` tells the server to stop it.
+   */
+  Client.prototype._endStream = function (record, error, cancel) {
+    if (record.over) return;
+    record.over = true;
+    if (cancel) this._emit(CANCEL, record.id);
+    this._stopUpload(record, error);
+    if (record.controller) {
+      try {
+        if (error) record.controller.error(error);
+        else record.controller.close();
+      } catch (ignored) {
+        // Already closed or errored by its reader.
+      }
+    }
+    var signal = record.entry.signal;
+    if (signal && record.onAbort) signal.removeEventListener("abort", record.onAbort);
+    if (this._streams[record.id] === record) {
+      delete this._streams[record.id];
+      this._streamCount--;
+      this._pump();
+    }
+  };
+
+  /**
+   * The response body of a streamed answer, as a ReadableStream whose
+   * queue holds at most the window: credit is granted as its reader takes
+   * bytes out, so a reader that stops makes the server stop.
+   */
+  Client.prototype._openBody = function (record, length, headers) {
+    var self = this;
+    record.length = length;
+    if (length === null) {
+      var lengthName = findHeader(headers || {}, "content-length");
+      var declared = lengthName === null ? NaN : parseInt(headers[lengthName], 10);
+      record.total = isNaN(declared) ? null : declared;
+    } else {
+      record.total = length;
+    }
+    record.body = new ReadableStream({
+      start: function (controller) { record.controller = controller; },
+      pull: function () { self._grant(record); },
+      cancel: function () { self._endStream(record, null, true); }
+    }, {
+      highWaterMark: record.window,
+      size: function (chunk) { return chunk.byteLength; }
+    });
+    var signal = record.entry.signal;
+    if (signal) {
+      record.onAbort = function () { self._endStream(record, abortError(signal), true); };
+      signal.addEventListener("abort", record.onAbort);
+    }
+    var early = record.early;
+    record.early = null;
+    early.forEach(function (frame) { self._frame(record.id, frame[0], frame[1]); });
+  };
+
+  Client.prototype._grant = function (record) {
+    if (record.over || !record.controller) return;
+    var desired = record.controller.desiredSize;
+    if (desired === null) return;
+    // Unread bytes plus those still granted never exceed the window.
+    var grant = record.received + desired - record.granted;
+    var last = false;
+    if (record.length !== null) {
+      grant = Math.min(grant, record.length - record.granted);
+      last = record.granted + grant >= record.length;
+    }
+    var threshold = Math.max(1, Math.min(this.limits.chunkSize, Math.floor(record.window / 4)));
+    if (grant > 0 && (grant >= threshold || last)) {
+      record.granted += grant;
+      this._emit(CREDIT, record.id, grant);
+    }
+  };
+
+  /** A sockreq:chunk, sockreq:end or sockreq:error from the server. */
+  Client.prototype._frame = function (id, event, value) {
+    var record = this._streams[String(id)];
+    if (!record || record.over) return; // unknown or over: it crossed our cancel
+    if (!record.entry.acked) {
+      if (event === ERROR) {
+        // Before the answer: the upload failed. The answer still comes,
+        // and counts the request out.
+        var info = value && typeof value === "object" ? value : {};
+        this._abandon(record.entry, SockReqError(
+          info.error === "timeout" ? "timeout" : "stream_failed",
+          "The upload failed: " + (info.message || info.error || "the server stopped it."),
+          record.entry.request
+        ));
+      } else if (record.early) {
+        record.early.push([event, value]);
+      }
+      return;
+    }
+    if (!record.controller) return;
+    if (event === CHUNK) {
+      var bytes = toBytes(value);
+      if (bytes === null) return;
+      record.received += bytes.byteLength;
+      record.controller.enqueue(bytes);
+      progress(record.entry.onDownloadProgress, record.received, record.total);
+    } else if (event === END) {
+      this._endStream(record, null, false);
+    } else if (event === ERROR) {
+      var problem = value && typeof value === "object" ? value : {};
+      this._endStream(record, SockReqError(
+        problem.error === "timeout" ? "timeout" : "stream_failed",
+        "The response body failed: " + (problem.message || problem.error || "the server stopped it."),
+        record.entry.request
+      ), false);
+    }
+  };
+
+  /** A sockreq:credit: the server takes more of the request body. */
+  Client.prototype._credit = function (id, size) {
+    var record = this._streams[String(id)];
+    if (!record || !record.uploading || typeof size !== "number" || size <= 0) return;
+    record.credit += size;
+    this._uploadStep(record);
+  };
+
+  /** Send the request body within the credit, a chunk at a time. */
+  Client.prototype._uploadStep = function (record) {
+    var self = this;
+    if (!record.uploading || record.reading) return;
+    var entry = record.entry;
+    var body = entry.upload;
+    if (!record.source) record.source = body.makeSource();
+    if (body.length !== null && record.sent >= body.length) {
+      this._finishUpload(record);
+      return;
+    }
+    if (record.credit <= 0) return;
+    record.reading = true;
+    record.source.read(Math.min(this.limits.chunkSize, record.credit)).then(function (buffer) {
+      record.reading = false;
+      if (!record.uploading) return;
+      if (buffer === null) {
+        self._finishUpload(record);
+        return;
+      }
+      if (!buffer.byteLength) {
+        self._uploadStep(record);
+        return;
+      }
+      self._emit(CHUNK, record.id, record.sent, buffer);
+      record.sent += buffer.byteLength;
+      record.credit -= buffer.byteLength;
+      // The deadline counts from the last progress of an upload.
+      self._arm(entry);
+      progress(entry.onUploadProgress, record.sent, body.length);
+      self._uploadStep(record);
+    }, function (error) {
+      record.reading = false;
+      if (!record.uploading) return;
+      self._abandon(entry, SockReqError("upload_failed", "The request body could not be read: " + error, entry.request));
+    });
+  };
+
+  Client.prototype._finishUpload = function (record) {
+    record.uploading = false;
+    this._emit(END, record.id, record.sent);
+    if (record.sent === 0) progress(record.entry.onUploadProgress, 0, 0);
+    this._arm(record.entry);
+  };
+
+  /**
+   * Stop sending the request body: answered, failed or abandoned. Its
+   * source is let go, read or not (a ReadableStream body is cancelled).
+   */
+  Client.prototype._stopUpload = function (record, reason) {
+    if (!record.uploading) return;
+    record.uploading = false;
+    var source = record.source || record.entry.upload.makeSource();
+    source.cancel(reason || undefined);
+  };
+
+  // --- subscriptions ---------------------------------------------------
+
+  /** Remember a request whose answer said the socket joined rooms. */
+  Client.prototype._remember = function (entry) {
+    var request = entry.request;
+    if (entry.upload && !entry.upload.replayable) {
+      warn(request.method + " " + request.url + " put the socket in rooms, but its body was a ReadableStream, which cannot be sent again after a reconnection.");
+      return;
+    }
+    var sub = {
+      method: request.method,
+      url: request.url,
+      data: request.data,
+      headers: entry.headers,
+      upload: entry.upload,
+      length: entry.length,
+      key: subscriptionKey(request, !!entry.upload)
+    };
+    var subs = this._subscriptions;
+    for (var i = 0; i < subs.length; i++) {
+      if (sub.key !== null && subs[i].key === sub.key) {
+        subs[i] = sub;
+        return;
+      }
+    }
+    subs.push(sub);
+  };
+
+  /**
+   * Forget remembered subscriptions: those of `url`'s path (any method and
+   * query), or all of them without a url. They are no longer sent after a
+   * reconnection; the socket stays in its rooms until it disconnects.
+   *
+   * @param {string} [url]
+   * @returns {number} How many were forgotten.
+   */
+  Client.prototype.forget = function (url) {
+    var before = this._subscriptions.length;
+    if (url === undefined || url === null) {
+      this._subscriptions = [];
+    } else {
+      var path = pathOf(String(url));
+      this._subscriptions = this._subscriptions.filter(function (sub) {
+        return pathOf(sub.url) !== path;
+      });
+    }
+    return before - this._subscriptions.length;
+  };
+
+  /**
+   * After a reconnection the socket is in no room: send the remembered
+   * subscriptions again, in order, ahead of the queue. Their answers are
+   * dropped; failures are logged.
+   */
+  Client.prototype._resubscribe = function () {
+    var self = this;
+    var subs = this._subscriptions;
+    if (!subs.length || !this.options.resubscribe) return;
+    var queued = this._queue;
+    this._queue = [];
+    var results = subs.map(function (sub) {
+      var describe = sub.method + " " + sub.url;
+      return self._submit({
+        method: sub.method,
+        url: sub.url,
+        data: sub.data,
+        headers: sub.headers,
+        stream: !!sub.upload,
+        upload: sub.upload,
+        length: sub.length,
+        discard: true
+      }).then(function (jwr) {
+        if (!jwr.ok) warn("resubscribing with " + describe + " got " + jwr.statusCode + ".");
+        return { method: sub.method, url: sub.url, statusCode: jwr.statusCode };
+      }, function (error) {
+        warn("resubscribing with " + describe + " failed: " + error.message);
+        return { method: sub.method, url: sub.url, error: error.code || error.name };
+      });
+    });
+    this._queue = this._queue.concat(queued);
+    var callback = this.options.onResubscribe;
+    Promise.all(results).then(function (list) {
+      if (typeof callback === "function") callback(list);
+    });
+  };
+
+  // --- the API ---------------------------------------------------------
+
   /**
    * Send one request; resolves with its JWR {body, headers, statusCode, ok}.
    * Error statuses resolve too (with ok false), as with fetch(); a request
-   * that gets no answer rejects with a SockReqError.
+   * that gets no answer rejects with a SockReqError. The body is always
+   * buffered in the JWR.
    *
    * @param {object} request {method, url, data, headers, timeout, signal}
    * @returns {Promise<object>}
    */
   Client.prototype.request = function (request) {
-    var self = this;
     request = request || {};
     var method = String(request.method || "GET").toUpperCase();
     if (METHODS.indexOf(method) < 0) {
@@ -422,47 +1243,14 @@
     if (typeof request.url !== "string" || !request.url) {
       return Promise.reject(SockReqError("invalid", "A SockReq request needs a url string such as '/todos'."));
     }
-    if (this._closed) {
-      return Promise.reject(SockReqError("closed", "This SockReq client was closed; connect a new one."));
-    }
-    var entry = {
-      id: this._nextId++,
-      request: {
-        method: method,
-        url: request.url,
-        data: request.data,
-        headers: mergeHeaders(this.headers, plainHeaders(request.headers))
-      },
-      sent: false,
-      settled: false,
-      signal: request.signal || null
-    };
-    var promise = new Promise(function (resolve, reject) {
-      entry.resolve = resolve;
-      entry.reject = reject;
+    return this._submit({
+      method: method,
+      url: request.url,
+      data: request.data,
+      headers: plainHeaders(request.headers),
+      timeout: request.timeout,
+      signal: request.signal
     });
-    if (entry.signal && entry.signal.aborted) {
-      this._settle(entry, abortError(entry.signal));
-      return promise;
-    }
-    this._pending[entry.id] = entry;
-    var timeout = request.timeout !== undefined ? request.timeout : this.options.timeout;
-    if (timeout) {
-      entry.timer = setTimeout(function () {
-        self._settle(entry, SockReqError(
-          "timeout",
-          "No answer to " + method + " " + request.url + " within " + timeout + " ms" +
-          (entry.sent ? "." : ": the socket did not connect in time.")
-        , entry.request));
-      }, timeout);
-    }
-    if (entry.signal) {
-      entry.onAbort = function () { self._settle(entry, abortError(entry.signal)); };
-      entry.signal.addEventListener("abort", entry.onAbort);
-    }
-    if (this.socket.connected) this._send(entry);
-    else this._queue.push(entry);
-    return promise;
   };
 
   function shortcut(method) {
@@ -491,10 +1279,18 @@
   };
 
   /**
-   * fetch(), over the socket: the same arguments, a standard Response.
+   * fetch(), over the socket: the same arguments, a standard Response. It
+   * resolves when the status and headers arrive; the body follows as a
+   * ReadableStream. Bodies larger than a chunk, and ReadableStreams, are
+   * uploaded in frames.
    *
    * @param {string|URL|Request} input
-   * @param {object} [init] method, headers, body, signal, and timeout (ms).
+   * @param {object} [init] method, headers, body, signal, redirect, and:
+   *   timeout (ms until the answer; for an upload, since its last progress),
+   *   onUploadProgress({loaded, total}), onDownloadProgress({loaded, total}),
+   *   streamWindow (bytes of the body taken ahead of its reader;
+   *   options.streamWindow by default),
+   *   stream (false: the whole body in the answer, as request() gets it).
    * @returns {Promise<Response>}
    */
   Client.prototype.fetch = function (input, init) {
@@ -510,33 +1306,49 @@
     } catch (error) {
       return Promise.reject(error);
     }
+    var streams = this._streamsFor(init);
+    var limit = streams ? this.limits.chunkSize : null;
     var bodyPromise;
     if (init.body !== undefined && init.body !== null) {
       if (method === "GET" || method === "HEAD") {
         return Promise.reject(new TypeError("Request with " + method + " method cannot have body."));
       }
-      bodyPromise = encodeBody(init.body);
+      bodyPromise = prepareBody(init.body, limit);
     } else if (isRequest && input.body && method !== "GET" && method !== "HEAD") {
-      bodyPromise = input.arrayBuffer().then(function (buffer) {
-        return { data: buffer, contentType: null };
-      });
+      bodyPromise = input.blob().then(function (blob) { return blobBody(blob, null, limit); });
     } else {
-      bodyPromise = encodeBody(null);
+      bodyPromise = prepareBody(null, limit);
     }
-    return bodyPromise.then(function (encoded) {
-      if (encoded.contentType && findHeader(headers, "content-type") === null) {
-        headers["Content-Type"] = encoded.contentType;
-      }
-      return self.request({
-        method: method,
-        url: target.path,
-        data: encoded.data,
-        headers: headers,
-        timeout: init.timeout,
-        signal: signal
-      });
+    return bodyPromise.then(function (prepared) {
+      return self._fetchOnce(method, target, headers, prepared, init, signal, streams);
     }).then(function (jwr) {
       return self._follow(jwr, target, method, init, signal, 0);
+    });
+  };
+
+  Client.prototype._streamsFor = function (init) {
+    return !!(this.options.streams && this.limits.streams && init.stream !== false &&
+      typeof ReadableStream !== "undefined");
+  };
+
+  Client.prototype._fetchOnce = function (method, target, headers, prepared, init, signal, streams) {
+    headers = assign({}, headers);
+    if (prepared.contentType && findHeader(headers, "content-type") === null) {
+      headers["Content-Type"] = prepared.contentType;
+    }
+    return this._submit({
+      method: method,
+      url: target.path,
+      data: prepared.data,
+      upload: prepared.upload,
+      length: prepared.length,
+      headers: headers,
+      timeout: init.timeout,
+      signal: signal,
+      stream: streams,
+      window: init.streamWindow,
+      onUploadProgress: init.onUploadProgress,
+      onDownloadProgress: init.onDownloadProgress
     });
   };
 
@@ -548,10 +1360,15 @@
     var locationName = findHeader(jwr.headers, "location");
     var mode = init.redirect || "follow";
     if (REDIRECTS.indexOf(jwr.statusCode) < 0 || locationName === null || mode === "manual") {
+      if (jwr._stream && NULL_BODY_STATUSES.indexOf(jwr.statusCode) >= 0) {
+        this._endStream(jwr._stream, null, true);
+      }
       var response = toResponse(jwr, target.href);
       if (count) Object.defineProperty(response, "redirected", { value: true });
       return response;
     }
+    // The redirect's own body is not wanted.
+    if (jwr._stream) this._endStream(jwr._stream, null, true);
     if (mode === "error" || count >= 20) {
       return Promise.reject(SockReqError("invalid", "SockReq fetch() got a redirect to " + jwr.headers[locationName] + (mode === "error" ? " with redirect: \"error\"." : " after 20 redirects.")));
     }
@@ -568,15 +1385,9 @@
       var typeName = findHeader(headers, "content-type");
       if (typeName !== null) delete headers[typeName];
     }
-    return encodeBody(keep ? init.body : null).then(function (encoded) {
-      return self.request({
-        method: nextMethod,
-        url: next.path,
-        data: encoded.data,
-        headers: headers,
-        timeout: init.timeout,
-        signal: signal
-      });
+    var streams = this._streamsFor(init);
+    return prepareBody(keep ? init.body : null, streams ? this.limits.chunkSize : null).then(function (prepared) {
+      return self._fetchOnce(nextMethod, next, headers, prepared, init, signal, streams);
     }).then(function (nextJwr) {
       return self._follow(nextJwr, next, nextMethod, init, signal, count + 1);
     });
@@ -592,10 +1403,15 @@
         // A header fetch() would refuse: leave it out, as fetch() would.
       }
     }
-    var body = NULL_BODY_STATUSES.indexOf(status) >= 0 ? null : responseBody(jwr);
-    if (body !== null && typeof jwr.body === "object" && !isBinary(jwr.body) &&
-        headers.get("content-type") === null) {
-      headers.set("Content-Type", "application/json");
+    var body;
+    if (jwr._stream && NULL_BODY_STATUSES.indexOf(status) < 0) {
+      body = jwr._stream.body;
+    } else {
+      body = NULL_BODY_STATUSES.indexOf(status) >= 0 ? null : responseBody(jwr);
+      if (body !== null && typeof jwr.body === "object" && !isBinary(jwr.body) &&
+          headers.get("content-type") === null) {
+        headers.set("Content-Type", "application/json");
+      }
     }
     // new Response() takes 200-599 only; a JWR may say otherwise.
     var response = new Response(body, {
@@ -632,21 +1448,28 @@
   };
 
   /**
-   * Close the client: requests not yet answered reject with "closed". A
-   * socket the client created is disconnected; one passed in is left open.
+   * Close the client: requests not yet answered reject with "closed", and
+   * bodies still streaming error. A socket the client created is
+   * disconnected; one passed in is left open.
    */
   Client.prototype.close = function () {
     if (this._closed) return;
     this._closed = true;
+    clearTimeout(this._helloTimer);
+    clearTimeout(this._pauseTimer);
+    clearTimeout(this._probeTimer);
     var error = "This SockReq client was closed before the server answered.";
     for (var id in this._pending) {
       var entry = this._pending[id];
-      this._settle(entry, SockReqError("closed", error, entry.request));
+      this._abandon(entry, SockReqError("closed", error, entry.request));
+    }
+    for (var streamId in this._streams) {
+      var record = this._streams[streamId];
+      this._endStream(record, SockReqError("closed", "This SockReq client was closed before the body was complete.", record.entry.request), true);
     }
     this._queue = [];
-    this.socket.off("connect", this._onConnect);
-    this.socket.off("disconnect", this._onDisconnect);
     var socket = this.socket;
+    this._listeners.forEach(function (pair) { socket.off(pair[0], pair[1]); });
     this._handlers.forEach(function (pair) { socket.off(pair[0], pair[1]); });
     this._handlers = [];
     if (this._ownsSocket) socket.disconnect();
@@ -666,7 +1489,15 @@
    *   (5000), randomizationFactor (0.5), connectTimeout (20000);
    *   query, auth, extraHeaders, withCredentials, ioOptions: passed to io();
    *   cookieSync (true) and cookieSyncUrl ("/_sockreq/cookies"): redeem
-   *   SOCKREQ_COOKIE_SYNC tokens so the browser gets the cookies.
+   *   SOCKREQ_COOKIE_SYNC tokens so the browser gets the cookies;
+   *   streams (true): fetch() streams bodies both ways (false: buffered);
+   *   streamWindow (null: the server's streams.window, 1 MiB by default):
+   *   bytes of a response body taken ahead of its reader;
+   *   helloTimeout (1000): ms to wait after connecting for the server's
+   *   limits before sending with those assumed;
+   *   resubscribe (true): send the requests that joined rooms again after
+   *   a reconnection; onResubscribe([{method, url, statusCode | error}]):
+   *   called when they have been answered.
    * @returns {Client}
    */
   function connect(url, options) {

@@ -8,7 +8,6 @@ from .extension import SockReq
 from .extension import SockReqState
 from .protocol import METHODS
 from .protocol import ProtocolError
-from .request import SocketRequestMixin
 from .resources import publish
 from .resources import publish_created
 from .resources import publish_destroyed
@@ -28,12 +27,18 @@ from .rooms import leave_all
 from .rooms import remove_room_members_from_rooms
 from .rooms import socket_id
 from .sockets import Socket
+from .wrappers import current_socket
+from .wrappers import is_socket
+from .wrappers import Request
+from .wrappers import request
+from .wrappers import SocketRequestMixin
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "METHODS",
     "ProtocolError",
+    "Request",
     "SockReq",
     "SockReqState",
     "Socket",
@@ -41,8 +46,10 @@ __all__ = [
     "add_room_members_to_rooms",
     "blast",
     "broadcast",
+    "current_socket",
     "exclude",
     "expose",
+    "is_socket",
     "join",
     "leave",
     "leave_all",
@@ -52,6 +59,7 @@ __all__ = [
     "publish_updated",
     "record_room",
     "remove_room_members_from_rooms",
+    "request",
     "socket_id",
     "subscribe",
     "unsubscribe",

@@ -336,7 +336,7 @@ def _set_nodelay(environ: t.Any) -> None:
     servers do: without it, a small frame sent while an earlier one is
     unacknowledged waits for the peer's delayed ACK (about 40 ms), which
     stalls a stream each time it waits for credit."""
-    from .request import tcp_socket
+    from .wrappers import tcp_socket
 
     try:
         sock = tcp_socket(environ)

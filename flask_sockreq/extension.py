@@ -6,6 +6,7 @@ import logging
 import os
 import typing as t
 
+import flask
 from flask import Response
 from flask import send_from_directory
 from flask_socketio import SocketIO
@@ -23,18 +24,21 @@ from .protocol import error_jwr
 from .protocol import FORBIDDEN_HEADERS
 from .protocol import METHODS
 from .replay import Dispatcher
-from .request import SocketRequestMixin
 from .rooms import RoomsMixin
 from .streams import CLIENT_FRAMES
 from .streams import FrameHandler
 from .streams import StreamLimits
 from .sync import CookieSync
 from .sync import redeem_view
+from .wrappers import Request
+from .wrappers import SocketRequestMixin
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
+    from flask.testing import FlaskClient
 
     from .sqla import AutoPublisher
+    from .testing import SockReqTestClient
 
 logger = logging.getLogger("flask_sockreq")
 
@@ -265,7 +269,9 @@ class SockReq(RoomsMixin):
                 )
         state = SockReqState(self, socketio, app.config)
         app.extensions["sockreq"] = state
-        if not issubclass(app.request_class, SocketRequestMixin):
+        if app.request_class is flask.Request:
+            app.request_class = Request
+        elif not issubclass(app.request_class, SocketRequestMixin):
             base = app.request_class
             app.request_class = type(base.__name__, (SocketRequestMixin, base), {})
         # First, so that no other hook sees a socket request for a hidden route.
@@ -314,13 +320,17 @@ class SockReq(RoomsMixin):
         return t.cast(SockReqState, app.extensions["sockreq"]).socketio
 
     def test_client(
-        self, app: Flask, flask_test_client: t.Any = None, **kwargs: t.Any
-    ) -> t.Any:
-        """An in-process socket client for ``app`` with the API of
-        ``app.test_client()``: see :class:`flask_sockreq.testing.SockReqTestClient`.
+        self,
+        app: Flask,
+        flask_test_client: FlaskClient | None = None,
+        **kwargs: t.Any,
+    ) -> SockReqTestClient:
+        """A Flask test client whose requests go over an in-process socket:
+        see :class:`flask_sockreq.testing.SockReqTestClient`.
 
         :param flask_test_client: A Flask test client to share cookies with.
-        :param kwargs: ``headers``, ``namespace``, ``query_string``, ``auth``.
+        :param kwargs: ``headers``, ``namespace``, ``query_string``, ``auth``,
+            ``use_cookies``, ``allow_subdomain_redirects``, ``timeout``.
         """
         from .testing import SockReqTestClient
 

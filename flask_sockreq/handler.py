@@ -142,6 +142,10 @@ class RequestHandler:
             streamed = False
             try:
                 outcome = serve(state, conn, self.method, payload)
+                if type(outcome) is not JWR and ack_id is _UNTAGGED:
+                    # The ack id is unknown (the server's first request with
+                    # a packet class of its own): answer the usual way.
+                    outcome = _serve_untagged(state, conn, t.cast(StreamStart, outcome))
                 if type(outcome) is not JWR:
                     # A stream answers, counts itself out and logs by itself.
                     streamed = True
@@ -192,6 +196,18 @@ def serve(
         return StreamStart(req, environ)
     reply = state.dispatcher(conn.app)(environ)
     return to_jwr(state, conn, req, environ, reply)
+
+
+def _serve_untagged(state: SockReqState, conn: Connection, start: StreamStart) -> JWR:
+    req, environ = start
+    assert req.stream is not None
+    if req.stream.upload:
+        return error_jwr(
+            400,
+            "invalid_stream",
+            "The server could not take this upload yet; send it again.",
+        )
+    return to_jwr(state, conn, req, environ, state.dispatcher(conn.app)(environ))
 
 
 def to_jwr(

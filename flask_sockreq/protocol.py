@@ -130,8 +130,7 @@ def parse_stream(value: t.Any) -> StreamSpec | None:
     if not isinstance(stream_id, str) or not 0 < len(stream_id) <= 64:
         raise ProtocolError(
             "invalid_stream",
-            "The stream needs an 'id': a string of 1 to 64 characters or an"
-            " integer.",
+            "The stream needs an 'id': a string of 1 to 64 characters or an integer.",
         )
     window = _stream_number(value.get("window"), "window", minimum=1)
     upload = value.get("upload")

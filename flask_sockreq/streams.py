@@ -73,9 +73,11 @@ class Stream:
         self.lock = threading.Lock()
 
     def cancel(self, reason: str) -> None:
-        """Stop the stream at its next step."""
+        """Stop the stream at its next step. It no longer counts against
+        the socket's streams."""
         self.cancelled = reason
         self.event.set()
+        self.streams.remove(self)
 
     def wait(self, ready: t.Callable[[], bool]) -> None:
         """Wait until ``ready()``, the stream is cancelled or it has been idle

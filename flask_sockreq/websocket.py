@@ -1,23 +1,29 @@
-"""A cheaper WebSocket reader for Engine.IO under eventlet.
+"""Engine.IO's WebSockets, made cheaper and safer, per server.
 
 Under eventlet, Engine.IO serves WebSockets with eventlet's own
 implementation, which unmasks every frame a client sends one byte at a time
 in Python (a ``bytes`` object per byte: about 10 ms for a 64 KB request body)
 and reads each frame with three or more ``recv`` calls (header, mask,
-payload).
+payload). Its sockets here unmask a frame with one integer XOR and read from
+the connection in blocks of up to 64 KiB.
+
+Under gevent and threading, Engine.IO serves them with simple-websocket,
+which writes a frame with one ``send`` and ignores how much of it went: under
+back-pressure (a large body to a slow reader) a gevent socket sends part of
+the frame, and the connection is corrupt (simple-websocket issue #45). Its
+sockets here send whole frames, one at a time.
 
 :func:`install` gives one python-socketio server's Engine.IO a WebSocket class
-of its own (the server's copy of its driver table, not eventlet's or
-Engine.IO's module) whose sockets unmask a frame with one integer XOR and read
-from the connection in blocks of up to 64 KiB. Nothing else changes: frames,
-limits and closing are eventlet's. It applies only where it recognises
-eventlet's WebSocket class as it knows it; elsewhere (threading and gevent
-modes, which use simple-websocket, or another eventlet) it does nothing.
+of its own (the server's copy of its driver table, not eventlet's, Engine.IO's
+or simple-websocket's module) that does this to each new socket. Nothing else
+changes: frames, limits and closing are the libraries'. It applies only where
+it recognises the socket classes as it knows them.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import typing as t
 
 from . import capacity
@@ -26,49 +32,89 @@ _BLOCK = 65536
 
 
 def install(server: t.Any) -> bool:
-    """Make the Engine.IO server of ``server`` (a python-socketio server) use
-    the cheaper reader, if it runs on eventlet.
+    """Give the Engine.IO server of ``server`` (a python-socketio server) the
+    WebSocket class of this module.
 
     :return: Whether it was installed (now or before).
     """
     eio = getattr(server, "eio", server)
-    if getattr(eio, "async_mode", None) != "eventlet":
+    mode: str = getattr(eio, "async_mode", None) or ""
+    if mode not in ("eventlet", "gevent", "threading"):
         return False
     table = getattr(eio, "_async", None)
-    if not isinstance(table, dict) or "websocket" not in table:
+    if not isinstance(table, dict) or not table.get("websocket"):
         return False
     base = table["websocket"]
-    if getattr(base, "sockreq_reader", False):
+    if getattr(base, "sockreq_websocket", False):
         return True
-    try:
-        from eventlet.websocket import RFC6455WebSocket
-    except ImportError:  # pragma: no cover - eventlet mode without eventlet
-        return False
-    if not callable(getattr(RFC6455WebSocket, "_apply_mask", None)):
-        return False  # an eventlet this module does not know
 
     class SockReqWebSocketWSGI(base):  # type: ignore[valid-type, misc]
-        sockreq_reader = True
+        sockreq_websocket = True
 
         def __init__(self, handler: t.Callable[[t.Any], t.Any], *args: t.Any) -> None:
-            super().__init__(functools.partial(_serve, handler), *args)
-            # Made in the connection's own green thread: the one place that
-            # knows the server's pool.
-            capacity.check_eventlet_pool()
+            super().__init__(functools.partial(_serve, handler, mode), *args)
+            if mode == "eventlet":
+                # Made in the connection's own green thread: the one place
+                # that knows the server's pool.
+                capacity.check_eventlet_pool()
 
     # A copy of the driver table for this server only.
     eio._async = {**table, "websocket": SockReqWebSocketWSGI}
     return True
 
 
-def _serve(handler: t.Callable[[t.Any], t.Any], ws: t.Any) -> t.Any:
-    from eventlet.websocket import RFC6455WebSocket
+def _serve(handler: t.Callable[[t.Any], t.Any], mode: str, ws: t.Any) -> t.Any:
+    if mode == "eventlet":
+        from eventlet.websocket import RFC6455WebSocket
 
-    if type(ws) is RFC6455WebSocket:
-        # Instance attributes, shadowing the class's for this socket only.
-        ws._apply_mask = unmask
-        ws.socket = BufferedSocket(ws.socket)
+        if type(ws) is RFC6455WebSocket and callable(
+            getattr(RFC6455WebSocket, "_apply_mask", None)
+        ):
+            # Instance attributes, shadowing the class's for this socket only.
+            ws._apply_mask = unmask
+            ws.socket = BufferedSocket(ws.socket)
+    else:
+        inner: t.Any = getattr(ws, "ws", None)  # Engine.IO's simple-websocket
+        sock = getattr(inner, "sock", None)
+        if sock is not None and hasattr(sock, "send"):
+            inner.sock = WholeFrameSocket(sock, _lock(mode))
     return handler(ws)
+
+
+def _lock(mode: str) -> t.Any:
+    if mode == "gevent":
+        # Engine.IO's gevent driver runs simple-websocket on gevent's own
+        # primitives, without monkey-patching: a lock of the same kind.
+        import gevent.lock
+
+        return gevent.lock.Semaphore()
+    return threading.Lock()
+
+
+class WholeFrameSocket:
+    """A socket whose ``send`` sends all it is given, one caller at a time:
+    a frame is never cut, nor interleaved with another writer's."""
+
+    __slots__ = ("_sock", "_lock")
+
+    def __init__(self, sock: t.Any, lock: t.Any) -> None:
+        self._sock = sock
+        self._lock = lock
+
+    def send(self, data: bytes) -> int:
+        with self._lock:
+            self._sock.sendall(data)
+        return len(data)
+
+    def sendall(self, data: bytes) -> None:
+        with self._lock:
+            self._sock.sendall(data)
+
+    def recv(self, size: int) -> bytes:
+        return t.cast(bytes, self._sock.recv(size))
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._sock, name)
 
 
 def unmask(

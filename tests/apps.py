@@ -443,7 +443,7 @@ def create_app(
         """Whether the connection's TCP socket sends small frames at once."""
         import socket as socket_module
 
-        from flask_sockreq.request import tcp_socket
+        from flask_sockreq.wrappers import tcp_socket
 
         sock = request.socket  # type: ignore[attr-defined]
         raw = tcp_socket(sock._environ if request.is_socket else request.environ)  # type: ignore[attr-defined]

@@ -134,6 +134,7 @@ class RequestHandler:
                 f"This socket already has {state.max_inflight} requests in"
                 " flight; wait for their answers before sending more.",
             )
+            jwr["refused"] = True  # not run: safe to send again
         else:
             pending = watchdog = None
             if state.timeout is not None and type(ack_id) is int:
@@ -294,6 +295,7 @@ class _Exchange:
                 f"This socket already has {streams.limits.max_streams} streams"
                 " in flight (SOCKREQ_STREAM_MAX).",
             )
+            problem["refused"] = True
         if problem is not None:
             self.answer(problem)
             return

@@ -324,6 +324,26 @@ def test_requests_beyond_the_in_flight_cap_get_429(client: socketio.Client) -> N
     assert_alive(client)
 
 
+def test_a_429_says_the_request_never_ran(client: socketio.Client) -> None:
+    answers: list[dict[str, t.Any]] = []
+    done = threading.Event()
+
+    def answered(jwr: dict[str, t.Any]) -> None:
+        answers.append(jwr)
+        if len(answers) == 4:
+            done.set()
+
+    for _ in range(4):
+        client.emit("get", {"url": "/slow?s=0.3"}, callback=answered)
+    assert done.wait(10)
+    refused = [jwr for jwr in answers if jwr["statusCode"] == 429]
+    assert len(refused) == 1
+    assert refused[0]["refused"] is True
+    assert refused[0]["body"]["error"] == "too_many_requests"
+    assert all("refused" not in jwr for jwr in answers if jwr["statusCode"] == 200)
+    assert_alive(client)
+
+
 def test_view_past_the_deadline_gets_504_and_finishes(
     client: socketio.Client, secure_server: ServerProcess
 ) -> None:

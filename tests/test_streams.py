@@ -583,6 +583,7 @@ def test_stream_limits(stream_server, clients):
         "get", {"url": "/stream/slow", "stream": {"v": 1, "id": "fourth"}}
     )
     assert (jwr["statusCode"], jwr["body"]["error"]) == (429, "too_many_streams")
+    assert jwr["refused"] is True
     for sid in ids:
         frames.emit("sockreq:cancel", sid)
     # Cancelled streams leave room at once.

@@ -160,7 +160,7 @@ from loadgen import ws_frame  # noqa: E402
 from loadgen import ws_parse  # noqa: E402
 
 HOST = "127.0.0.1"
-SERVERS = ("floor", "sockreq-eventlet", "sockreq-gevent", "example")
+SERVERS = ("floor", "sockreq-eventlet", "sockreq-gevent", "naive", "example")
 ITEM = {"id": 1, "name": "widget", "tags": ["a", "b"], "price": 9.5}
 ROOM = "scale"
 MARK = b"scale-mark-"
@@ -236,6 +236,8 @@ def gc_report(spent: dict[str, float]) -> dict[str, float]:
 def serve(kind: str, port: int, message_queue: str | None, channel: str) -> None:
     if kind == "floor":
         serve_floor(port)
+    elif kind == "naive":
+        serve_naive(port)
     else:
         serve_sockreq(kind.split("-", 1)[1], port, message_queue, channel)
 
@@ -274,6 +276,94 @@ def serve_floor(port: int) -> None:
             t0 = time.time()
             data = {"t0": t0, "mark": params["mark"]}
             sio.emit("tick", data, to=params.get("room"))
+            body = json.dumps({"t0": t0, "call": time.time() - t0}).encode()
+        else:
+            start_response("404 Not Found", [("Content-Length", "0")])
+            return []
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    listener = eventlet.listen((HOST, port), backlog=BACKLOG)
+    eventlet.wsgi.server(
+        listener, socketio.WSGIApp(sio, http), log_output=False, max_size=MAX_SIZE
+    )
+
+
+def serve_naive(port: int) -> None:
+    """python-socketio and Flask glued by hand, no Flask-SockReq: the ``get``
+    handler runs ``GET /item`` through ``app.wsgi_app`` on an environ made
+    from the handshake's."""
+    import io
+
+    import eventlet
+    import eventlet.wsgi
+    import socketio
+    from flask import Flask
+    from flask import jsonify
+
+    app = Flask(__name__)
+    sio = socketio.Server(async_mode="eventlet")
+    spent = gc_clock()
+    keep = (
+        "SERVER_NAME",
+        "SERVER_PORT",
+        "SERVER_PROTOCOL",
+        "REMOTE_ADDR",
+        "wsgi.url_scheme",
+        "wsgi.errors",
+        "wsgi.version",
+        "wsgi.multithread",
+        "wsgi.multiprocess",
+        "wsgi.run_once",
+        "HTTP_HOST",
+        "HTTP_COOKIE",
+    )
+
+    @app.get("/item")
+    def item() -> Any:
+        return jsonify(ITEM)
+
+    @sio.on("get")  # type: ignore[untyped-decorator]
+    def get(sid: str, payload: Any = None) -> dict[str, Any]:
+        handshake = sio.get_environ(sid)
+        environ = {key: handshake[key] for key in keep if key in handshake}
+        environ.update(
+            REQUEST_METHOD="GET",
+            PATH_INFO=payload["url"],
+            QUERY_STRING="",
+            SCRIPT_NAME="",
+        )
+        environ["wsgi.input"] = io.BytesIO()
+        response: list[Any] = []
+
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+            response[:] = [int(status[:3]), dict(headers)]
+
+        chunks = app.wsgi_app(environ, start_response)
+        try:
+            body = json.loads(b"".join(chunks))
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        return {"body": body, "headers": response[1], "statusCode": response[0]}
+
+    @sio.on("post")  # type: ignore[untyped-decorator]
+    def post(sid: str, payload: Any = None) -> dict[str, Any]:
+        sio.enter_room(sid, ROOM)
+        return {"body": {"joined": True}, "headers": {}, "statusCode": 200}
+
+    def http(
+        environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        if path == "/health":
+            body = b"ok"
+        elif path == "/bench/gc":
+            body = json.dumps(gc_report(spent)).encode()
+        elif path == "/bench/broadcast":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            params = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            t0 = time.time()
+            sio.emit("tick", {"t0": t0, "mark": params["mark"]}, to=params.get("room"))
             body = json.dumps({"t0": t0, "call": time.time() - t0}).encode()
         else:
             start_response("404 Not Found", [("Content-Length", "0")])
@@ -1453,7 +1543,7 @@ def log(message: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--serve", choices=SERVERS[:3], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=SERVERS[:4], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--message-queue", help=argparse.SUPPRESS)
     parser.add_argument("--channel", default="", help=argparse.SUPPRESS)

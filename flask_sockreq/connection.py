@@ -30,7 +30,7 @@ class Connection:
         "hosts",
         "secure",
         "has_origin",
-        "jar",
+        "_jar",
         "streams",
         "_inflight",
     )
@@ -63,10 +63,9 @@ class Connection:
         #: the app's middleware says.
         self.secure = handshake.get("wsgi.url_scheme") in ("https", "wss")
         self.has_origin = "HTTP_ORIGIN" in handshake
-        self.jar = CookieJar(
-            self.template.get("HTTP_COOKIE"),
-            _without_port(self.hosts[0] if self.hosts else ""),
-        )
+        # Made when a response first sets a cookie: until then the jar would
+        # only hand back the handshake's Cookie header.
+        self._jar: CookieJar | None = None
         #: The connection's streams in flight, from its first stream on.
         self.streams: Streams | None = None
         # The ack ids (None for requests without one) of the requests in
@@ -88,6 +87,28 @@ class Connection:
             conn = cls(server, sid, namespace, handshake)
             handshake[CONNECTION_KEY] = conn
         return conn
+
+    @property
+    def jar(self) -> CookieJar:
+        """The connection's cookie jar, seeded from the handshake."""
+        jar = self._jar
+        if jar is None:
+            jar = self._jar = CookieJar(
+                self.template.get("HTTP_COOKIE"),
+                _without_port(self.hosts[0] if self.hosts else ""),
+            )
+        return jar
+
+    @jar.setter
+    def jar(self, jar: CookieJar) -> None:
+        self._jar = jar
+
+    def cookie_header(self, path: str) -> str | None:
+        """The ``Cookie`` header of a request to ``path``."""
+        jar = self._jar
+        if jar is None:
+            return t.cast("str | None", self.template.get("HTTP_COOKIE") or None)
+        return jar.header_for(path, self.secure)
 
     def streams_for(self, server: socketio.Server, state: t.Any) -> Streams:
         """The connection's :class:`~flask_sockreq.streams.Streams`, made at

@@ -7,10 +7,10 @@ import os
 import typing as t
 
 import flask
+import socketio as socketio_package
 from flask import Response
 from flask import send_from_directory
 from flask_socketio import SocketIO
-from socketio import packet as sio_packet
 
 from . import acks
 from . import capacity
@@ -351,38 +351,58 @@ def client_module() -> Response:
 def _register(socketio: SocketIO, namespace: str) -> None:
     # Straight onto python-socketio, not through socketio.on(): Flask-SocketIO's
     # wrapper would push a request context for the handshake around our own.
-    if any(
+    if not any(
         isinstance(handler, RequestHandler) and ns == namespace
         for _, handler, ns in socketio.handlers
     ):
-        return
-    handlers: list[tuple[str, t.Any]] = [
-        (method, RequestHandler(socketio, method, namespace)) for method in METHODS
-    ]
-    handlers += [
-        (event, FrameHandler(socketio, event, namespace)) for event in CLIENT_FRAMES
-    ]
-    for event, handler in handlers:
-        # Queued handlers are registered again whenever socketio.init_app
-        # creates a server, so the order of init_app calls does not matter.
-        socketio.handlers.append((event, handler, namespace))
-        if socketio.server is not None:
-            socketio.server.on(event, handler, namespace=namespace)
+        handlers: list[tuple[str, t.Any]] = [
+            (method, RequestHandler(socketio, method, namespace)) for method in METHODS
+        ]
+        handlers += [
+            (event, FrameHandler(socketio, event, namespace)) for event in CLIENT_FRAMES
+        ]
+        for event, handler in handlers:
+            # Queued handlers are registered again whenever socketio.init_app
+            # creates a server, so the order of init_app calls does not matter.
+            socketio.handlers.append((event, handler, namespace))
+            if socketio.server is not None:
+                socketio.server.on(event, handler, namespace=namespace)
+    setup = next(
+        (h for h in socketio.namespace_handlers if isinstance(h, _ServerSetup)), None
+    )
+    if setup is None:
+        setup = _ServerSetup()
+        socketio.namespace_handlers.append(setup)
+    setup.namespaces.add(namespace)
     if socketio.server is not None:
-        codec.install(socketio.server, namespace, METHODS)
-        websocket.install(socketio.server)
-    else:
-        serializer = socketio.server_options.get("serializer", "default")
-        if serializer in ("default", "msgpack"):
-            serializer = _serializer_class(serializer)
-        socketio.server_options["serializer"] = codec.packet_class(
-            serializer, namespace, METHODS
-        )
+        setup.prepare(socketio.server)
 
 
-def _serializer_class(name: str) -> type:
-    if name == "msgpack":
-        from socketio.msgpack_packet import MsgPackPacket
+class _ServerSetup(socketio_package.Namespace):  # type: ignore[misc]
+    """Makes every python-socketio server a SocketIO creates ready for socket
+    requests the moment it is created, whichever of the two ``init_app``
+    calls comes first, and for each app a SocketIO serves.
 
-        return t.cast(type, MsgPackPacket)
-    return t.cast(type, sio_packet.Packet)
+    Flask-SocketIO registers its queued namespace handlers on each server it
+    makes, and python-socketio then hands each its server: that is the hook.
+    The namespace itself refuses every connection.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_SETUP_NAMESPACE)
+        self.namespaces: set[str] = set()
+
+    def _set_server(self, server: t.Any) -> None:
+        super()._set_server(server)
+        self.prepare(server)
+
+    def prepare(self, server: t.Any) -> None:
+        for namespace in self.namespaces:
+            codec.install(server, namespace, METHODS)
+        websocket.install(server)
+
+    def on_connect(self, sid: str, environ: t.Any, auth: t.Any = None) -> bool:
+        return False
+
+
+_SETUP_NAMESPACE = "/__flask_sockreq_setup__"

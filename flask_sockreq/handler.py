@@ -189,7 +189,7 @@ def serve(
             req,
             conn.socket,
             state.socketio_path,
-            conn.jar.header_for(req.path, conn.secure),
+            conn.cookie_header(req.path),
         )
     except ProtocolError as exc:
         return exc.to_jwr()

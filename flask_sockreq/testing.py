@@ -187,9 +187,14 @@ class SockReqTestClient(FlaskClient):
             )
         super().__init__(
             app,
-            type("SocketTestResponse", (SocketTestResponse, app.response_class), {}),
+            None,
             use_cookies=use_cookies,
             allow_subdomain_redirects=allow_subdomain_redirects,
+        )
+        # Set here rather than passed: werkzeug before 3.0 would wrap a
+        # TestResponse subclass in TestResponse again, which cannot be done.
+        self.response_wrapper = type(
+            "SocketTestResponse", (SocketTestResponse, app.response_class), {}
         )
         self._state = state
         #: The Flask test client whose cookie jar this client shares.

@@ -12,6 +12,7 @@ from flask_socketio import SocketIO
 from flask_sockreq import SocketRequestMixin
 from flask_sockreq import SockReq
 from flask_sockreq import SockReqState
+from flask_sockreq.codec import MessageGuard
 from tests.apps import create_app
 from tests.helpers import assert_serves
 from tests.helpers import call
@@ -264,3 +265,34 @@ def test_socketio_events_unrelated_to_sockreq_still_work():
         }
     finally:
         client.disconnect()
+
+
+@pytest.mark.parametrize("order", ["socketio-first", "sockreq-first"])
+def test_every_server_is_ready_from_its_creation(order):
+    # The packet codec and the message guard are on the server before any
+    # socket connects, whichever init_app came first, for each app one
+    # SocketIO serves.
+    sockreq = SockReq()
+    sio = SocketIO()
+    for name in ("first", "second"):
+        app = make_app(name)
+        if order == "socketio-first":
+            sio.init_app(app, async_mode="threading")
+            sockreq.init_app(app, sio)
+        else:
+            sockreq.init_app(app, sio)
+            sio.init_app(app, async_mode="threading")
+        server = sio.server
+        assert getattr(server.packet_class, "sockreq_tagging", False)
+        assert isinstance(server.eio.handlers["message"], MessageGuard)
+        assert getattr(server.eio._async["websocket"], "sockreq_websocket", False)
+        with sockreq.test_client(app) as client:
+            assert client.get("/name").get_json()["name"] == name
+
+
+def test_the_setup_namespace_refuses_connections():
+    app = make_app()
+    sio = SocketIO(app, async_mode="threading")
+    SockReq(app, sio)
+    client = sio.test_client(app, namespace="/__flask_sockreq_setup__")
+    assert not client.is_connected("/__flask_sockreq_setup__")

@@ -670,7 +670,7 @@ class Client:
         """Send a request described as for Flask's test client:
         ``request("/todos", method="POST", json={...})``.
 
-        A body larger than the server's chunk size (64 KiB by default), a
+        A body larger than the server's chunk size (256 KiB by default), a
         file object or iterator of bytes as ``data=``, or a form with large
         files is uploaded as a stream, a chunk at a time: a file is never
         read into memory all at once.

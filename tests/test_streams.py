@@ -148,7 +148,7 @@ def test_hello_tells_the_limits(stream_server, clients):
         "maxInflight": 100,
         "streams": {
             "v": 1,
-            "chunkSize": 65536,
+            "chunkSize": 262144,
             "window": 1048576,
             "maxStreams": 3,
             "idleTimeout": IDLE,
@@ -207,7 +207,7 @@ def test_the_server_sends_no_more_than_the_credit(stream_server, clients):
     assert wait_until(lambda: len(frames.body(sid)) == 100000, 5)
     time.sleep(0.3)  # more would have come by now
     assert len(frames.body(sid)) == 100000 and sid not in frames.ended
-    assert max(len(data) for _, data in frames.chunks[sid]) <= 65536
+    assert max(len(data) for _, data in frames.chunks[sid]) <= 262144
     frames.emit("sockreq:credit", sid, 150000)
     assert wait_until(lambda: len(frames.body(sid)) == 250000, 5)
     frames.emit("sockreq:credit", sid, 50000)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import typing as t
 
 import flask
 import socketio as socketio_package
+from flask import current_app
+from flask import request
 from flask import Response
 from flask import send_from_directory
 from flask_socketio import SocketIO
@@ -344,8 +347,21 @@ def client_script() -> Response:
 
 
 def client_module() -> Response:
-    """Serve the browser client as an ES module, ``static/sockreq.mjs``."""
-    return send_from_directory(_STATIC, "sockreq.mjs", mimetype="text/javascript")
+    """Serve the browser client as an ES module, ``static/sockreq.mjs``,
+    importing the script from where ``SOCKREQ_CLIENT_URL`` serves it."""
+    response = send_from_directory(_STATIC, "sockreq.mjs", mimetype="text/javascript")
+    client_url = current_app.config["SOCKREQ_CLIENT_URL"]
+    script = posixpath.basename(client_url)
+    if script != "sockreq.js":
+        # The module sits next to the script: import it by its own name.
+        response.direct_passthrough = False
+        text = response.get_data(as_text=True)
+        response.set_data(
+            text.replace('import "./sockreq.js";', f'import "./{script}";')
+        )
+        response.add_etag(overwrite=True)
+        response.make_conditional(request)
+    return response
 
 
 def _register(socketio: SocketIO, namespace: str) -> None:

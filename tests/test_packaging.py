@@ -4,6 +4,7 @@ browser client; the client routes cache as the app says."""
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
 import sys
 import zipfile
@@ -62,3 +63,25 @@ def test_the_client_routes_cache_as_the_app_says(config, cache_control, path):
         assert response.status_code == 200
         assert response.mimetype == "text/javascript"
         assert response.headers["Cache-Control"] == cache_control
+
+
+@pytest.mark.parametrize(
+    ("client_url", "script"),
+    [("/sockreq.js", "sockreq.js"), ("/static/lib/client.js", "client.js")],
+)
+def test_the_module_imports_the_script_where_it_is_served(client_url, script):
+    app = Flask(__name__)
+    app.config["SOCKREQ_CLIENT_URL"] = client_url
+    SockReq(app, SocketIO(app, async_mode="threading"))
+    http = app.test_client()
+    module_url = client_url.removesuffix(".js") + ".mjs"
+    with http.get(module_url) as response:
+        text = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert response.mimetype == "text/javascript"
+    assert f'import "./{script}";' in text
+    assert text.count("\nimport ") == 1
+    # Relative to the module's own URL, that is the script's URL.
+    with http.get(posixpath.join(posixpath.dirname(module_url), script)) as response:
+        assert response.status_code == 200
+        assert b"SockReq" in response.data

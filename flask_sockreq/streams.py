@@ -46,6 +46,9 @@ CANCEL = "sockreq:cancel"
 HELLO = "sockreq:hello"
 #: The version of the stream frames this server speaks.
 VERSION = 1
+#: How long a response's small pieces may wait for more, in seconds, to go
+#: in one frame.
+HOLD = 0.002
 
 
 class StreamLimits(t.NamedTuple):
@@ -113,6 +116,12 @@ class Download(Stream):
     flight from its request on, before the view has returned: see
     :meth:`body`.
 
+    The view's pieces are sent as frames of at most a chunk. A piece that
+    comes after a pause goes at once; pieces that come in quick succession
+    (a CSV export written a line at a time) are gathered for up to
+    :data:`HOLD` seconds, or a chunk, into one frame, as Nagle's algorithm
+    gathers small writes.
+
     :param window: The credit the client granted in its request.
     """
 
@@ -123,6 +132,10 @@ class Download(Stream):
         self.credit = window
         self.task: t.Any = None
         self.in_app = False
+        #: Body bytes taken from the view and not sent yet.
+        self.pending = bytearray()
+        self._sent_at = 0.0
+        self._armed = False
 
     def body(self, first: bytes, app_iter: t.Iterable[bytes]) -> None:
         """The body to send: its first piece, and the rest (closed when the
@@ -133,6 +146,7 @@ class Download(Stream):
     def grant(self, size: int) -> None:
         with self.lock:
             self.credit += size
+            self._send(1)
             self.event.set()
 
     def cancel(self, reason: str) -> None:
@@ -151,23 +165,44 @@ class Download(Stream):
         self.task = _current_task()
         self._pump()
 
+    def _send(self, minimum: int) -> None:
+        """With the lock held: send what is pending, in frames of at most a
+        chunk and within the credit, while at least ``minimum`` bytes are."""
+        if self.cancelled:
+            return
+        chunk = self.streams.limits.chunk_size
+        pending = self.pending
+        while pending and len(pending) >= minimum and self.credit > 0:
+            size = min(len(pending), self.credit, chunk)
+            data = bytes(pending[:size])
+            del pending[:size]
+            self.credit -= size
+            self.emit(CHUNK, data)
+            self._sent_at = time.monotonic()
+
+    def _send_later(self) -> None:
+        self.streams.server.sleep(HOLD)
+        with self.lock:
+            self._armed = False
+            self._send(1)
+
     def _pump(self) -> None:
-        limits = self.streams.limits
+        chunk = self.streams.limits.chunk_size
         try:
-            piece = self.first
+            self.pending += self.first
             self.first = b""
             iterator = iter(self.app_iter)
             while True:
-                view = memoryview(piece)
-                while len(view):
-                    self.wait(lambda: self.credit > 0)
-                    with self.lock:
-                        size = min(len(view), self.credit, limits.chunk_size)
-                        self.credit -= size
-                    self.emit(CHUNK, bytes(view[:size]))
-                    view = view[size:]
-                if self.cancelled:
-                    raise Cancelled(self.cancelled)
+                with self.lock:
+                    if time.monotonic() - self._sent_at > HOLD:
+                        self._send(1)  # after a pause: at once
+                    else:
+                        self._send(chunk)
+                    if self.pending and not self._armed:
+                        self._armed = True
+                        self.streams.server.start_background_task(self._send_later)
+                # Take no more from the view while a chunk waits for credit.
+                self.wait(lambda: len(self.pending) < chunk)
                 self.in_app = True
                 try:
                     piece = next(iterator)
@@ -175,6 +210,16 @@ class Download(Stream):
                     break
                 finally:
                     self.in_app = False
+                with self.lock:
+                    self.pending += piece
+            while True:
+                with self.lock:
+                    self._send(1)
+                    done = not self.pending
+                if done:
+                    break
+                # grant() may send the rest itself.
+                self.wait(lambda: self.credit > 0 or not self.pending)
             # Out of the socket's streams before the client hears the end, so
             # that it may start another at once.
             self.streams.remove(self)

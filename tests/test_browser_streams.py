@@ -277,7 +277,7 @@ def test_fetch_bodies_buffered_and_streamed(pages: t.Callable[..., Page]) -> Non
         "buffered": {"size": 17, "count": 1, "last": [17, 17], "increasing": True},
     }
     assert result["progress"]["known"]["count"] >= 2  # 300,000 bytes in 256 KiB chunks
-    assert result["progress"]["unknown"]["count"] >= 3
+    assert result["progress"]["unknown"]["count"] >= 1  # pieces may share frames
     assert result["unstreamed"] == [True, 300000]
     # request() and its shortcuts keep the buffered JWR of old.
     assert result["jwr"] == [
@@ -664,7 +664,7 @@ def test_slow_reader_keeps_server_memory_bounded(browser: Browser) -> None:
                     }
                   }
                   client.close();
-                  return {read, wrong, atPause, made: window.madeDuringPause, window: client.limits.window};
+                  return {read, wrong, atPause, made: window.madeDuringPause, window: client.limits.window, chunk: client.limits.chunkSize};
                 }""",
                 trace(),
             )
@@ -678,9 +678,10 @@ def test_slow_reader_keeps_server_memory_bounded(browser: Browser) -> None:
     assert result["read"] == 800 * size
     assert result["wrong"] == 0
     # Paused after 4 MiB: the generator made at most a window more, plus
-    # the piece it holds while it waits for credit.
+    # the chunk the server gathers while it waits for credit and the piece
+    # it holds.
     ahead = result["made"] * size - result["atPause"]
-    assert 0 < ahead <= result["window"] + size
+    assert 0 < ahead <= result["window"] + result["chunk"] + size
     growth = max(samples) - baseline
     assert growth < 12 * 1024 * 1024, f"RSS grew by {growth} bytes"
 

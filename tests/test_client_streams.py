@@ -772,7 +772,9 @@ def test_async_streams(server: ServerProcess, big_file: tuple[str, str]) -> None
             assert isinstance(response, AsyncClientResponse)
             with pytest.raises(RuntimeError, match="aread"):
                 response.get_data()
-            assert [piece async for piece in response] == [b"AAAA", b"BBBB", b"CCCC"]
+            # Pieces in quick succession may share a frame.
+            pieces = [piece async for piece in response]
+            assert b"".join(pieces) == b"AAAABBBBCCCC" and all(pieces)
 
             response = await client.get(
                 "/stream/bytes", query_string={"size": 5 * MB}, buffered=False

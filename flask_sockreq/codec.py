@@ -234,8 +234,24 @@ def install(server: t.Any, namespace: str, events: t.Iterable[str]) -> None:
         eio.on("disconnect", DisconnectGuard(server, handler))
 
 
-# What MessageGuard knows of the message being decoded, for the packet class.
-_receiving = threading.local()
+class _Receipt:
+    """What MessageGuard knows of the message being decoded, for the packet
+    class, and what the packet class found in it."""
+
+    __slots__ = ("environ", "event_namespace", "control")
+
+    def __init__(self, environ: t.Any) -> None:
+        self.environ = environ
+        self.event_namespace: str | None = None
+        self.control: tuple[int, str] | None = None
+
+
+# The receipt of the message each thread (or green thread) is decoding, by
+# its id: a green thread does not switch between MessageGuard and the
+# packet class, and the entry goes when the message is done, so nothing is
+# kept per connection (a threading.local would keep a dict per green thread).
+_receipts: dict[int, _Receipt] = {}
+_NO_RECEIPT = _Receipt(None)
 
 
 class MessageGuard:
@@ -263,8 +279,10 @@ class MessageGuard:
         if waiting and eio_sid in waiting and not isinstance(data, (bytes, bytearray)):
             self._close(eio_sid, "sent text where a binary attachment was due")
             return
-        environ = _receiving.environ = server.environ.get(eio_sid)
-        _receiving.event_namespace = _receiving.control = None
+        environ = server.environ.get(eio_sid)
+        receipt = _Receipt(environ)
+        key = threading.get_ident()
+        _receipts[key] = receipt
         try:
             self.handler(eio_sid, data)
         except Exception as exc:
@@ -275,8 +293,8 @@ class MessageGuard:
             )
             return
         finally:
-            _receiving.environ = None
-        namespace = _receiving.event_namespace
+            _receipts.pop(key, None)
+        namespace = receipt.event_namespace
         if namespace is not None and not server.manager.sid_from_eio_sid(
             eio_sid, namespace
         ):
@@ -286,15 +304,16 @@ class MessageGuard:
                 eio_sid,
                 f"sent an event on the namespace {namespace!r} before connecting to it",
             )
-        elif _receiving.control is not None and environ is not None:
-            self._after_control(eio_sid, environ, *_receiving.control)
+        elif receipt.control is not None and environ is not None:
+            self._after_control(eio_sid, environ, *receipt.control)
 
     def _after_control(
         self, eio_sid: str, environ: t.Any, packet_type: int, namespace: str
     ) -> None:
         server = self.server
-        if packet_type == sio_packet.CONNECT and _NODELAY not in environ:
-            environ[_NODELAY] = True
+        if packet_type == sio_packet.CONNECT:
+            # Once per namespace connected: cheaper than a mark in the
+            # environ, which could make that dict grow.
             _set_nodelay(environ)
         ours = {ns for ns, _ in getattr(server.packet_class, "sockreq_events", ())}
         if namespace not in ours:
@@ -326,9 +345,6 @@ class MessageGuard:
 
 def is_installed(server: t.Any) -> bool:
     return bool(getattr(server.packet_class, "sockreq_tagging", False))
-
-
-_NODELAY = "flask_sockreq.nodelay"
 
 
 def _set_nodelay(environ: t.Any) -> None:
@@ -407,11 +423,12 @@ class _SockReqPacket(sio_packet.Packet):  # type: ignore[misc]
         count = super().decode(encoded_packet)
         data = self.data
         packet_type = self.packet_type
+        receipt = _receipts.get(threading.get_ident(), _NO_RECEIPT)
         if packet_type == sio_packet.EVENT:
-            _receiving.event_namespace = self.namespace or "/"
+            receipt.event_namespace = self.namespace or "/"
         elif packet_type in (sio_packet.CONNECT, sio_packet.DISCONNECT):
-            _receiving.control = (packet_type, self.namespace or "/")
-            environ = getattr(_receiving, "environ", None)
+            receipt.control = (packet_type, self.namespace or "/")
+            environ = receipt.environ
             if (
                 packet_type == sio_packet.CONNECT
                 and environ is not None
@@ -427,7 +444,7 @@ class _SockReqPacket(sio_packet.Packet):  # type: ignore[misc]
             and type(data[1]) is dict
             and (self.namespace or "/", data[0]) in self.sockreq_events
         ):
-            data[1][ACK_KEY] = (self.id, getattr(_receiving, "environ", None))
+            data[1][ACK_KEY] = (self.id, receipt.environ)
         return count
 
 

@@ -65,20 +65,32 @@ def install(server: t.Any) -> bool:
 
 def _serve(handler: t.Callable[[t.Any], t.Any], mode: str, ws: t.Any) -> t.Any:
     if mode == "eventlet":
-        from eventlet.websocket import RFC6455WebSocket
-
-        if type(ws) is RFC6455WebSocket and callable(
-            getattr(RFC6455WebSocket, "_apply_mask", None)
-        ):
-            # Instance attributes, shadowing the class's for this socket only.
-            ws._apply_mask = unmask
-            ws.socket = BufferedSocket(ws.socket)
+        fast = _fast_websocket_class()
+        if fast is not None and ws.__class__ is fast.__base__:
+            # This socket only becomes one of a subclass that unmasks with
+            # one XOR (a class, not an instance attribute, which would grow
+            # every socket's __dict__), reading through a buffer.
+            ws.__class__ = fast
+            ws.socket = BufferedSocket(ws.socket)  # type: ignore[attr-defined]
     else:
         inner: t.Any = getattr(ws, "ws", None)  # Engine.IO's simple-websocket
         sock = getattr(inner, "sock", None)
         if sock is not None and hasattr(sock, "send"):
             inner.sock = WholeFrameSocket(sock, _lock(mode))
     return handler(ws)
+
+
+@functools.cache
+def _fast_websocket_class() -> type | None:
+    from eventlet.websocket import RFC6455WebSocket
+
+    if not callable(getattr(RFC6455WebSocket, "_apply_mask", None)):
+        return None  # an eventlet this module does not know
+    return type(
+        "SockReqRFC6455WebSocket",
+        (RFC6455WebSocket,),
+        {"_apply_mask": staticmethod(unmask), "__module__": __name__},
+    )
 
 
 def _lock(mode: str) -> t.Any:

@@ -641,6 +641,8 @@ class Client:
 
     @property
     def connected(self) -> bool:
+        """Whether the socket is connected to the namespace now. False
+        while it reconnects; requests sent meanwhile wait for it."""
         return self._connected.is_set()
 
     @property
@@ -1436,6 +1438,7 @@ class AsyncClient:
 
     @property
     def connected(self) -> bool:
+        """See :attr:`Client.connected`."""
         return bool(self.sio.connected) and self.sid is not None
 
     @property

@@ -41,6 +41,11 @@ The targets of issue 9 are checked against the medians and printed after
 the tables: at C=50, socket CPU <= 1.15 x (floor + Flask alone) and <= 0.7 x
 HTTP; at C=1, socket CPU <= 1.3 x (floor + Flask alone) and p50 <= 0.3 ms;
 and, as the aim beyond them, socket CPU and C=1 p50 at or below Sails'.
+
+``--before DIR`` adds ``socket-before`` and ``http-before``: the same
+``server.py --app sockreq`` with ``DIR`` (a directory holding an older
+``flask_sockreq`` package, e.g. from ``git worktree add``) first on
+``PYTHONPATH``, for a before/after table in one run.
 """
 
 from __future__ import annotations
@@ -73,6 +78,9 @@ TARGETS = {
     "naive": ("python-socketio + Flask", "naive", "ws"),
     "sails": ("Sails.js socket", "sails", "ws"),
     "sails-http": ("Sails.js HTTP", "sails", "http"),
+    # With --before DIR only: the same server on an older flask_sockreq.
+    "socket-before": ("socket, --before code", "sockreq@before", "ws"),
+    "http-before": ("HTTP, --before code", "sockreq@before", "http"),
 }
 
 
@@ -120,11 +128,20 @@ def probe(port: int) -> bool:
 class Server:
     """``server.py`` in a subprocess."""
 
-    def __init__(self, kind: str, log_dir: str, config: list[str]) -> None:
+    def __init__(
+        self, kind: str, log_dir: str, config: list[str], before: str | None = None
+    ) -> None:
         self.kind = kind
         self.port = free_port()
         self.log_path = os.path.join(log_dir, f"server-{kind}.log")
         self.log = open(self.log_path, "wb")
+        kind, _, version = kind.partition("@")
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        if version == "before":
+            assert before is not None
+            env["PYTHONPATH"] = os.pathsep.join(
+                [before, *filter(None, [os.environ.get("PYTHONPATH")])]
+            )
         app, _, codec = kind.partition("-")
         command = [
             sys.executable,
@@ -141,7 +158,7 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONWARNINGS="ignore"),
+            env=env,
         )
 
     @property
@@ -416,6 +433,28 @@ def targets_report(
             + "  "
             + "; ".join(texts)
         )
+    befores = sorted((case, c) for target, case, c in by if target == "socket-before")
+    if befores:
+        lines += [
+            "",
+            "server µs/req and p50 ms, before (--before) -> now",
+            f"{'case':8s} {'C':>3s} {'socket':>19s} {'p50':>17s} {'HTTP':>19s}",
+        ]
+    for case, c in befores:
+        cells = []
+        for now, then, key, form in (
+            ("socket", "socket-before", "server_cpu_us", "{:.0f}"),
+            ("socket", "socket-before", "p50_ms", "{:.2f}"),
+            ("http", "http-before", "server_cpu_us", "{:.0f}"),
+        ):
+            if (now, case, c) in by and (then, case, c) in by:
+                a, b = by[(then, case, c)][key], by[(now, case, c)][key]
+                cells.append(f"{form.format(a)} -> {form.format(b)} ({b / a:.2f}x)")
+            else:
+                cells.append("-")
+        lines.append(
+            f"{case:8s} {c:3d} {cells[0]:>19s} {cells[1]:>17s} {cells[2]:>19s}"
+        )
     return "\n".join(lines), checks
 
 
@@ -438,6 +477,12 @@ def main() -> None:
         metavar="KEY=JSON",
         help="Flask config for the sockreq server, e.g. SOCKREQ_ACCESS_LOG=true",
     )
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also measure the flask_sockreq package found in DIR (socket-before,"
+        " http-before)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     cases = [c for c in args.cases.split(",") if c]
@@ -445,6 +490,10 @@ def main() -> None:
     targets = [t for t in args.targets.split(",") if t]
     if args.no_sails:
         targets = [t for t in targets if not t.startswith("sails")]
+    if args.before is None:
+        targets = [t for t in targets if not t.endswith("-before")]
+    elif not os.path.isfile(os.path.join(args.before, "flask_sockreq", "__init__.py")):
+        parser.error(f"--before: no flask_sockreq package in {args.before}")
     unknown = set(cases) - set(CASES) | set(targets) - set(TARGETS)
     if unknown:
         parser.error(f"unknown cases or targets: {', '.join(sorted(unknown))}")
@@ -473,7 +522,7 @@ def main() -> None:
                 server.start()
                 server.wait_ready()
             else:
-                server = Server(kind, log_dir, args.set)
+                server = Server(kind, log_dir, args.set, args.before)
                 server.wait_ready()
             servers[kind] = server
         for rep in range(args.repeat):

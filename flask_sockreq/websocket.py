@@ -11,7 +11,10 @@ Under gevent and threading, Engine.IO serves them with simple-websocket,
 which writes a frame with one ``send`` and ignores how much of it went: under
 back-pressure (a large body to a slow reader) a gevent socket sends part of
 the frame, and the connection is corrupt (simple-websocket issue #45). Its
-sockets here send whole frames, one at a time.
+sockets here send whole frames, one at a time. Under gevent's own server
+simple-websocket also works on a duplicate of the connection's socket, a
+second file descriptor for every WebSocket; here it works on the server's
+own, and the duplicate is closed at once.
 
 :func:`install` gives one python-socketio server's Engine.IO a WebSocket class
 of its own (the server's copy of its driver table, not eventlet's, Engine.IO's
@@ -23,12 +26,15 @@ it recognises the socket classes as it knows them.
 from __future__ import annotations
 
 import functools
+import socket
 import threading
 import typing as t
 
 from . import capacity
 
 _BLOCK = 65536
+#: Seconds a client has to answer the server's close frame.
+CLOSE_TIMEOUT = 5.0
 
 
 def install(server: t.Any) -> bool:
@@ -50,20 +56,31 @@ def install(server: t.Any) -> bool:
 
     class SockReqWebSocketWSGI(base):  # type: ignore[valid-type, misc]
         sockreq_websocket = True
+        _sockreq_closer: _Closer | None = None
 
         def __init__(self, handler: t.Callable[[t.Any], t.Any], *args: t.Any) -> None:
-            super().__init__(functools.partial(_serve, handler, mode), *args)
+            super().__init__(functools.partial(_serve, handler, mode, eio), *args)
             if mode == "eventlet":
                 # Made in the connection's own green thread: the one place
                 # that knows the server's pool.
                 capacity.check_eventlet_pool()
+
+        def close(self) -> None:
+            # simple-websocket's (gevent, threading): the server ends it.
+            super().close()
+            sock = getattr(getattr(self, "ws", None), "sock", None)
+            if self._sockreq_closer is None and sock is not None:
+                self._sockreq_closer = _Closer(eio, sock)
 
     # A copy of the driver table for this server only.
     eio._async = {**table, "websocket": SockReqWebSocketWSGI}
     return True
 
 
-def _serve(handler: t.Callable[[t.Any], t.Any], mode: str, ws: t.Any) -> t.Any:
+def _serve(
+    handler: t.Callable[[t.Any], t.Any], mode: str, eio: t.Any, ws: t.Any
+) -> t.Any:
+    reader: t.Any = None
     if mode == "eventlet":
         fast = _fast_websocket_class()
         if fast is not None and ws.__class__ is fast.__base__:
@@ -76,8 +93,91 @@ def _serve(handler: t.Callable[[t.Any], t.Any], mode: str, ws: t.Any) -> t.Any:
         inner: t.Any = getattr(ws, "ws", None)  # Engine.IO's simple-websocket
         sock = getattr(inner, "sock", None)
         if sock is not None and hasattr(sock, "send"):
-            inner.sock = WholeFrameSocket(sock, _lock(mode))
-    return handler(ws)
+            borrowed = False
+            if getattr(inner, "mode", None) == "gevent":
+                own = _gevent_socket(getattr(inner, "environ", None))
+                if own is not None and own is not sock:
+                    # simple-websocket's reader has not run yet (gevent
+                    # switches only when this greenlet blocks).
+                    sock.close()
+                    sock, borrowed = own, True
+            inner.sock = WholeFrameSocket(sock, _lock(mode), borrowed)
+            reader = getattr(inner, "thread", None)
+    try:
+        return handler(ws)
+    finally:
+        closer: _Closer | None = getattr(ws, "_sockreq_closer", None)
+        if closer is not None:
+            closer.done = True
+        if reader is not None and _running(reader):
+            # simple-websocket's reader may still wait on the socket, which
+            # the server reads next (or closes): wake it first.
+            _shutdown(inner.sock)
+            reader.join(CLOSE_TIMEOUT)
+
+
+class _Closer:
+    """Ends a WebSocket the server has closed if its client does not: after
+    the close frame the reader waits for the client's own, which a vanished
+    peer never sends, holding its descriptor for good. ``CLOSE_TIMEOUT``
+    seconds later the connection is shut down, which wakes the reader.
+
+    Made when the server closes the socket, not before: nothing per open
+    socket."""
+
+    __slots__ = ("_sock", "done")
+
+    def __init__(self, tasks: t.Any, sock: t.Any) -> None:
+        self._sock = sock
+        self.done = False
+        tasks.start_background_task(self._expire, tasks)
+
+    def _expire(self, tasks: t.Any) -> None:
+        tasks.sleep(CLOSE_TIMEOUT)
+        if not self.done:
+            _shutdown(self._sock)
+
+
+def _running(thread: t.Any) -> bool:
+    """Whether a thread, or a greenlet (Engine.IO's gevent threads), runs."""
+    alive = getattr(thread, "is_alive", None)
+    return bool(alive()) if alive is not None else not thread.dead
+
+
+def _shutdown(sock: t.Any) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # closed already, or the peer went first
+
+
+class _EventletTasks:
+    """The two calls of an Engine.IO server a :class:`_Closer` makes, for an
+    eventlet socket, which knows no server."""
+
+    @staticmethod
+    def start_background_task(target: t.Callable[..., t.Any], *args: t.Any) -> None:
+        import eventlet
+
+        eventlet.spawn_n(target, *args)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        import eventlet
+
+        eventlet.sleep(seconds)
+
+
+def _gevent_socket(environ: t.Any) -> t.Any:
+    """The connection's socket in a request of gevent's WSGI server, found
+    where simple-websocket finds it before it makes a duplicate."""
+    if not isinstance(environ, dict):
+        return None
+    stream: t.Any = environ.get("wsgi.input")
+    if not hasattr(stream, "raw") and hasattr(stream, "rfile"):
+        stream = stream.rfile
+    sock = getattr(getattr(stream, "raw", None), "_sock", None)
+    return sock if hasattr(sock, "sendall") and hasattr(sock, "shutdown") else None
 
 
 @functools.cache
@@ -86,10 +186,22 @@ def _fast_websocket_class() -> type | None:
 
     if not callable(getattr(RFC6455WebSocket, "_apply_mask", None)):
         return None  # an eventlet this module does not know
+
+    def close(self: t.Any, close_data: t.Any = None) -> None:
+        # The server ends it (Engine.IO's writer): see _Closer.
+        RFC6455WebSocket.close(self, close_data)
+        if self._sockreq_closer is None:
+            self._sockreq_closer = _Closer(_EventletTasks, self.socket)
+
     return type(
         "SockReqRFC6455WebSocket",
         (RFC6455WebSocket,),
-        {"_apply_mask": staticmethod(unmask), "__module__": __name__},
+        {
+            "_apply_mask": staticmethod(unmask),
+            "close": close,
+            "_sockreq_closer": None,
+            "__module__": __name__,
+        },
     )
 
 
@@ -105,13 +217,28 @@ def _lock(mode: str) -> t.Any:
 
 class WholeFrameSocket:
     """A socket whose ``send`` sends all it is given, one caller at a time:
-    a frame is never cut, nor interleaved with another writer's."""
+    a frame is never cut, nor interleaved with another writer's.
 
-    __slots__ = ("_sock", "_lock")
+    A ``borrowed`` socket belongs to the server, which closes it once the
+    WebSocket's request is over: ``close`` only shuts the connection down,
+    which ends the WebSocket and wakes its reader.
+    """
 
-    def __init__(self, sock: t.Any, lock: t.Any) -> None:
+    __slots__ = ("_sock", "_lock", "_borrowed")
+
+    def __init__(self, sock: t.Any, lock: t.Any, borrowed: bool = False) -> None:
         self._sock = sock
         self._lock = lock
+        self._borrowed = borrowed
+
+    def close(self) -> None:
+        if not self._borrowed:
+            self._sock.close()
+            return
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the peer went first
 
     def send(self, data: bytes) -> int:
         with self._lock:

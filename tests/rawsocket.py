@@ -54,7 +54,12 @@ class RawSocket:
 
     :param answer_pings: Answer the server's pings (a client that stops
         answering is one of the faults tested).
+
+    ``answer_close = False`` keeps the TCP connection open after the
+    server's close frame, as a peer that vanished would.
     """
+
+    answer_close = True
 
     def __init__(
         self,
@@ -180,7 +185,8 @@ class RawSocket:
         opcode, payload = frame
         if opcode == 8:
             self.closed = True
-            self.abort()
+            if self.answer_close:
+                self.abort()
             return False
         if opcode == 9:
             self.send_frame(payload, 10)

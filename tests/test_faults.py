@@ -204,3 +204,62 @@ def test_half_open_connections_do_not_block_anyone(
             sock.close()
     assert settle(fault_server, fds) <= fds + 2
     assert_served_at_once(fault_server)
+
+
+def steady_fd_count(pid: int, timeout: float = 10.0) -> int:
+    """The fd count once it has not changed for half a second (sockets of
+    an earlier test may still be closing)."""
+    deadline = time.monotonic() + timeout
+    count = fd_count(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now, count = count, fd_count(pid)
+        if now == count:
+            break
+    return count
+
+
+def test_one_descriptor_per_socket(fault_server: ServerProcess) -> None:
+    fds = steady_fd_count(fault_server.pid)
+    raws = [RawSocket(fault_server.port) for _ in range(40)]
+    try:
+        for raw in raws:
+            raw.connect_namespace()
+        grown = fd_count(fault_server.pid) - fds
+        # gevent's server once held two: simple-websocket's duplicate too.
+        assert 40 <= grown <= 42, f"{grown} descriptors for 40 sockets"
+    finally:
+        for raw in raws:
+            raw.close()
+    assert settle(fault_server, fds) <= fds + 2
+
+
+def test_sockets_the_server_closed_are_released_if_the_client_stays(
+    fault_server: ServerProcess,
+) -> None:
+    """A client the server drops (a broken packet, a missed ping) that then
+    neither answers the close frame nor closes its TCP connection, as a
+    vanished peer does, must not keep a descriptor for good."""
+    from flask_sockreq.websocket import CLOSE_TIMEOUT
+
+    fds = steady_fd_count(fault_server.pid)
+    broken = [RawSocket(fault_server.port) for _ in range(10)]
+    silent = [RawSocket(fault_server.port, answer_pings=False) for _ in range(10)]
+    try:
+        for raw in broken + silent:
+            raw.connect_namespace()
+        for raw in broken:
+            raw.send_text("42[broken")
+        deadline = time.monotonic() + PING * 2 + 3
+        for raw in broken + silent:
+            # Read the close frame, answer nothing, keep the TCP connection.
+            raw.answer_close = False
+            raw.wait_closed(max(0.0, deadline - time.monotonic()))
+        assert all(raw.closed for raw in broken + silent), "a socket was kept open"
+        assert_served_at_once(fault_server)
+        count = settle(fault_server, fds, timeout=CLOSE_TIMEOUT + 5)
+        assert count <= fds + 2, f"{count - fds} descriptors held for closed sockets"
+    finally:
+        for raw in broken + silent:
+            raw.abort()
+    assert_served_at_once(fault_server)

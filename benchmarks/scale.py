@@ -76,8 +76,8 @@ Where the time goes
 -------------------
 The second table gives, per server and N:
 
-* ``fds/sock``: open file descriptors the server gained per socket (2 under
-  gevent, where simple-websocket duplicates each socket);
+* ``fds/sock``: open file descriptors the server gained per socket (1; 2
+  under gevent before Flask-SockReq stopped simple-websocket's duplicate);
 * ``objs/sock``: objects Python's cyclic collector tracks per connected
   socket, and ``+2 waves`` how many more per socket remain after the waves
   (counted after a ``gc.collect()`` the server runs at each measuring point,
@@ -105,7 +105,7 @@ costs. ``--example-app PATH`` runs another script as the example (an older
 Rerun: ``.venv/bin/python benchmarks/scale.py --sizes 1000,5000,10000 --redis``
 on an otherwise idle machine (everything on 127.0.0.1; this raises its own
 ``RLIMIT_NOFILE`` to the hard limit, which the servers inherit: N + a few
-hundred must fit under it, 2N + a few hundred for gevent;
+hundred must fit under it;
 ``net.core.somaxconn`` caps every backlog). About 12 minutes for these
 sizes. ``--json`` prints the rows as JSON instead of the tables; progress
 goes to stderr. Every wait is bounded.

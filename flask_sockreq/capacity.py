@@ -67,19 +67,15 @@ def check_open_files(async_mode: str) -> None:
     except ImportError:  # pragma: no cover - not on Windows
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # simple-websocket, which serves WebSockets under gevent, duplicates each
-    # connection's file descriptor.
-    per_socket = 2 if async_mode == "gevent" else 1
     if 0 <= soft <= SMALL_LIMIT and _once("files"):
         logger.warning(
-            "This process may open at most %d files, and each socket keeps %s"
+            "This process may open at most %d files, and each socket keeps one"
             " open, so it holds fewer than %d sockets; past that, new"
             " connections fail. Raise the limit before starting the server:"
             " 'ulimit -n %s' in its shell, LimitNOFILE= in a systemd unit, or"
             " resource.setrlimit() at start-up.",
             soft,
-            "one" if per_socket == 1 else "two",
-            soft // per_socket,
+            soft,
             hard if hard > soft else 65536,
         )
 

@@ -81,6 +81,7 @@ def _serve(
     handler: t.Callable[[t.Any], t.Any], mode: str, eio: t.Any, ws: t.Any
 ) -> t.Any:
     reader: t.Any = None
+    borrowed = False
     if mode == "eventlet":
         fast = _fast_websocket_class()
         if fast is not None and ws.__class__ is fast.__base__:
@@ -93,7 +94,6 @@ def _serve(
         inner: t.Any = getattr(ws, "ws", None)  # Engine.IO's simple-websocket
         sock = getattr(inner, "sock", None)
         if sock is not None and hasattr(sock, "send"):
-            borrowed = False
             if getattr(inner, "mode", None) == "gevent":
                 own = _gevent_socket(getattr(inner, "environ", None))
                 if own is not None and own is not sock:
@@ -109,11 +109,14 @@ def _serve(
         closer: _Closer | None = getattr(ws, "_sockreq_closer", None)
         if closer is not None:
             closer.done = True
-        if reader is not None and _running(reader):
+        if borrowed or (reader is not None and _running(reader)):
             # simple-websocket's reader may still wait on the socket, which
             # the server reads next (or closes): wake it first.
             _shutdown(inner.sock)
-            reader.join(CLOSE_TIMEOUT)
+            if reader is not None:
+                reader.join(CLOSE_TIMEOUT)
+        if borrowed:
+            _end_requests(inner.environ)
 
 
 class _Closer:
@@ -178,6 +181,18 @@ def _gevent_socket(environ: t.Any) -> t.Any:
         stream = stream.rfile
     sock = getattr(getattr(stream, "raw", None), "_sock", None)
     return sock if hasattr(sock, "sendall") and hasattr(sock, "shutdown") else None
+
+
+def _end_requests(environ: t.Any) -> None:
+    """Have gevent's server close the connection after this request: it
+    would read the frames left on its socket as the next HTTP request."""
+    stream: t.Any = environ.get("wsgi.input")
+    rfile = getattr(stream, "rfile", stream)  # the file itself for a GET
+    if hasattr(rfile, "raw"):
+        try:
+            rfile.close()
+        except OSError:
+            pass
 
 
 @functools.cache

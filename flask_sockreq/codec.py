@@ -191,6 +191,12 @@ class OrJSON(StdJSON):
 CODEC: type[StdJSON] = StdJSON if orjson is None else OrJSON
 
 
+def decodes_as_standard(module: t.Any) -> bool:
+    """Whether ``module`` (a packet class's ``json``) decodes JSON text into
+    the values the standard ``json.loads`` gives."""
+    return module is CODEC or module is engineio_json or module is json
+
+
 def packet_class(
     base: type = sio_packet.Packet,
     namespace: str | None = None,

@@ -160,6 +160,16 @@ class SockReqState:
             getattr(self.socketio.server.packet_class, "sockreq_raw_json", False)
         )
 
+    @property
+    def seed_json(self) -> bool:
+        """Whether the data of a request decodes as Flask would decode its
+        JSON body: JSON packets read by the standard module or by the codec
+        (not msgpack, not a ``json`` module the app gave Flask-SocketIO)."""
+        packet_class = self.socketio.server.packet_class
+        return bool(getattr(packet_class, "sockreq_raw_json", False)) and (
+            codec.decodes_as_standard(getattr(packet_class, "json", None))
+        )
+
     def prepare(self, server: t.Any) -> None:
         """Make ready a python-socketio server created after ``init_app``
         (the handler calls this at the first request it serves). A server

@@ -20,6 +20,7 @@ from .codec import JWR
 from .connection import Connection
 from .protocol import encode_jwr
 from .protocol import error_jwr
+from .protocol import NO_JSON
 from .protocol import parse_request
 from .protocol import ProtocolError
 from .protocol import SocketRequest
@@ -195,8 +196,14 @@ def serve(
         return exc.to_jwr()
     if req.stream is not None:
         return StreamStart(req, environ)
-    reply = state.dispatcher(conn.app)(environ)
+    reply = state.dispatcher(conn.app)(environ, None, _json_of(state, req))
     return to_jwr(state, conn, req, environ, reply)
+
+
+def _json_of(state: SockReqState, req: SocketRequest) -> t.Any:
+    """The value of the request's JSON body, for ``get_json`` to return."""
+    value = req.json
+    return value if value is NO_JSON or state.seed_json else NO_JSON
 
 
 def _serve_untagged(state: SockReqState, conn: Connection, start: StreamStart) -> JWR:
@@ -208,7 +215,8 @@ def _serve_untagged(state: SockReqState, conn: Connection, start: StreamStart) -
             "invalid_stream",
             "The server could not take this upload yet; send it again.",
         )
-    return to_jwr(state, conn, req, environ, state.dispatcher(conn.app)(environ))
+    reply = state.dispatcher(conn.app)(environ, None, _json_of(state, req))
+    return to_jwr(state, conn, req, environ, reply)
 
 
 def to_jwr(
@@ -354,7 +362,8 @@ class _Exchange:
         try:
             reply = state.dispatcher(self.conn.app)(
                 environ,
-                stream_above=state.stream_limits.chunk_size,
+                state.stream_limits.chunk_size,
+                _json_of(state, req),
             )
             jwr = to_jwr(state, self.conn, req, environ, reply)
         except Exception:

@@ -165,6 +165,10 @@ def _stream_number(value: t.Any, name: str, minimum: int) -> int | None:
     return value
 
 
+#: :attr:`SocketRequest.json` of a request whose body is not JSON data.
+NO_JSON: t.Final = object()
+
+
 class SocketRequest(t.NamedTuple):
     """A validated socket request, ready to become a WSGI environ."""
 
@@ -179,6 +183,8 @@ class SocketRequest(t.NamedTuple):
     url: str
     #: What the ``stream`` member asks for, if anything.
     stream: StreamSpec | None = None
+    #: The decoded value ``body`` is the JSON of, or :data:`NO_JSON`.
+    json: t.Any = NO_JSON
 
 
 def error_jwr(status: int, code: str, message: str) -> JWR:
@@ -269,6 +275,9 @@ def parse_request(
         body = _json_data(data)
         if content_type is None:
             headers.append(("CONTENT_TYPE", "application/json"))
+        return SocketRequest(
+            method.upper(), path, query, headers, body, payload["url"], stream, data
+        )
     return SocketRequest(
         method.upper(), path, query, headers, body, payload["url"], stream
     )

@@ -11,8 +11,11 @@ import typing as t
 
 from flask import Flask
 from flask import has_app_context
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import InternalServerError
+from werkzeug.wrappers import Request as WerkzeugRequest
 
+from .protocol import NO_JSON
 from .protocol import ProtocolError
 from .protocol import SocketRequest
 from .protocol import wsgi_path
@@ -166,7 +169,10 @@ class Dispatcher:
         )
 
     def __call__(
-        self, environ: WSGIEnvironment, stream_above: int | None = None
+        self,
+        environ: WSGIEnvironment,
+        stream_above: int | None = None,
+        json: t.Any = NO_JSON,
     ) -> Reply:
         """Run ``environ`` and buffer the response, or begin to stream it.
 
@@ -178,18 +184,24 @@ class Dispatcher:
             response that is produced as it goes (a generator, a file) or
             longer than this many bytes comes back unbuffered, with its first
             piece and the rest of its iterable in the :class:`Reply`.
+        :param json: The value the request's JSON body encodes, as the
+            Socket.IO packet brought it: ``request.get_json()`` returns it
+            instead of parsing the body again, where that cannot differ (see
+            :func:`_seed_json`).
         """
         if has_app_context():
             # A request context would reuse an outer app context of the same
             # app (Flask <= 3.1), leaking g and skipping teardown_appcontext.
             with self.app.app_context():
-                return self._run(environ, stream_above)
-        return self._run(environ, stream_above)
+                return self._run(environ, stream_above, json)
+        return self._run(environ, stream_above, json)
 
-    def _run(self, environ: WSGIEnvironment, stream_above: int | None) -> Reply:
+    def _run(
+        self, environ: WSGIEnvironment, stream_above: int | None, json: t.Any
+    ) -> Reply:
         try:
             if self.direct and _PRESERVE not in environ:
-                return self._run_direct(environ, stream_above)
+                return self._run_direct(environ, stream_above, json)
             return _run_wsgi(self.wsgi_app, environ, stream_above)
         except Exception as exc:
             logger.exception(
@@ -200,9 +212,13 @@ class Dispatcher:
             _escaped.error = exc
             return _run_wsgi(InternalServerError(), environ, None)
 
-    def _run_direct(self, environ: WSGIEnvironment, stream_above: int | None) -> Reply:
+    def _run_direct(
+        self, environ: WSGIEnvironment, stream_above: int | None, json: t.Any
+    ) -> Reply:
         app = self.app
         ctx = app.request_context(environ)
+        if json is not NO_JSON:
+            _seed_json(app, ctx.request, json)
         error: BaseException | None = None
         try:
             try:
@@ -229,6 +245,30 @@ class Dispatcher:
         finally:
             app_iter.close()  # type: ignore[attr-defined]
         return Reply(response.status_code, headers, body)
+
+
+_GET_JSON = getattr(WerkzeugRequest, "get_json", None)
+_CACHE_KNOWN = isinstance(getattr(WerkzeugRequest, "_cached_json", None), tuple)
+
+
+def _seed_json(app: Flask, request: t.Any, value: t.Any) -> None:
+    """Have ``request.get_json()`` return ``value``, which the request's JSON
+    body encodes, without parsing the body: for a large body that is a
+    second parse, and a second set of objects for the garbage collector.
+
+    Only where the result is the one parsing would give: the app's JSON
+    provider is Flask's default (the standard module's ``loads``, which the
+    Socket.IO decoder matches), the request class keeps Werkzeug's
+    ``get_json`` and its cache, and the request's content type is JSON (the
+    cache is read before the content type is checked).
+    """
+    if (
+        _CACHE_KNOWN
+        and type(app.json) is DefaultJSONProvider
+        and type(request).get_json is _GET_JSON
+        and request.is_json
+    ):
+        request._cached_json = (value, value)
 
 
 # The last exception that escaped the app in this thread (or greenlet).

@@ -478,9 +478,12 @@ class SockReqTestClient(FlaskClient):
             body = stream.read()
             stream.seek(0)
             try:
-                extra["json"] = json.loads(body, parse_constant=_refuse_constant)
+                value = json.loads(body, parse_constant=_refuse_constant)
             except ValueError:
-                pass  # NaN and friends: sent as the bytes
+                value = body  # NaN and friends: sent as the bytes
+            # Data that is a string is a text body on the wire, not JSON.
+            if not isinstance(value, (str, bytes)):
+                extra["json"] = value
         return build_upload_request(
             EnvironBuilder,
             _EnvironAsBuilder(environ),

@@ -438,7 +438,7 @@ def _charset(content_type: str) -> str:
             charset = value.strip().strip('"')
             try:
                 "".encode(charset)
-            except LookupError:
+            except (LookupError, UnicodeError):
                 break
             return charset
     return "utf-8"

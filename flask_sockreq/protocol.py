@@ -386,7 +386,7 @@ def _decode_text(body: bytes, params: str) -> str | bytes:
             charset = value.strip().strip('"')
     try:
         return body.decode(charset)
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, UnicodeError):  # "undefined" refuses everything
         return body
 
 

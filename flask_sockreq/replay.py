@@ -346,6 +346,17 @@ class _Rest:
             close()
 
 
+def _short(response: list[t.Any], limit: int) -> bool:
+    """Whether a response already started says its body is at most ``limit``
+    bytes: a whole response behind middleware is an iterable of its own."""
+    if not response:
+        return False
+    for name, value in response[1]:
+        if name.lower() == "content-length":
+            return value.isdigit() and int(value) <= limit
+    return False
+
+
 def _run_wsgi(
     wsgi_app: WSGIApplication, environ: WSGIEnvironment, stream_above: int | None
 ) -> Reply:
@@ -359,8 +370,13 @@ def _run_wsgi(
         return chunks.append
 
     app_iter = wsgi_app(environ, start_response)
-    if stream_above is not None and not (
-        isinstance(app_iter, (list, tuple)) and sum(map(len, app_iter)) <= stream_above
+    if (
+        stream_above is not None
+        and not (
+            isinstance(app_iter, (list, tuple))
+            and sum(map(len, app_iter)) <= stream_above
+        )
+        and not _short(response, stream_above)
     ):
         # An app may call start_response as it yields its first piece.
         reply = _begin_stream(0, (), app_iter, chunks)

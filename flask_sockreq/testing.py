@@ -398,8 +398,9 @@ class SockReqTestClient(FlaskClient):
                 " 'sockreq.test_client(app)'."
             )
         self._add_cookies_to_wsgi(environ)
-        request, upload = self._socket_request(environ, source, as_json)
         conn = self._connection()
+        _check_host(environ, conn.template)
+        request, upload = self._socket_request(environ, source, as_json)
         # The client's cookies are the truth: the connection's jar starts
         # each request from those the client sends, and records what the
         # response sets.
@@ -859,6 +860,20 @@ class _Inbox(list):  # type: ignore[type-arg]
         if not self.wire.route(item):
             super().append(item)
         self.wire.wake.set()
+
+
+def _check_host(environ: WSGIEnvironment, template: WSGIEnvironment) -> None:
+    """A socket reaches the host it connected to, and no other: a request
+    for another one (a ``base_url``, a followed subdomain redirect) would be
+    answered as if it were for the socket's host."""
+    host = environ.get("HTTP_HOST")
+    connected = template.get("HTTP_HOST")
+    if host and connected and host.lower() != connected.lower():
+        raise RuntimeError(
+            f"The test client's socket is connected to {connected!r}; a request"
+            f" for {host!r} cannot go over it. Use 'app.test_client()' for"
+            " requests to other hosts, as a socket in a browser would."
+        )
 
 
 class _RecordingJar(CookieJar):

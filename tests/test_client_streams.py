@@ -24,6 +24,7 @@ import uuid
 
 import pytest
 from werkzeug.datastructures import CombinedMultiDict
+from werkzeug.formparser import parse_form_data
 from werkzeug.test import EnvironBuilder
 from werkzeug.test import stream_encode_multipart
 
@@ -132,11 +133,34 @@ def test_lazy_multipart_is_werkzeugs_encoding() -> None:
     for value in data.values():
         if isinstance(value, tuple):
             value[0].seek(0)
+    assert upload.length == len(sent)
+    # What Werkzeug's form parser reads of it.
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": content_type,
+        "CONTENT_LENGTH": str(len(sent)),
+        "wsgi.input": io.BytesIO(sent),
+    }
+    _, form, files = parse_form_data(environ)
+    assert form.to_dict(flat=False) == {"n": ["5"], "many": ["1", "2"]}
+    read = {name: (f.filename, f.mimetype, f.read()) for name, f in files.items()}
+    for file in files.values():
+        file.close()
+    assert read == {
+        "file": ("x.bin", "application/octet-stream", body),
+        "empty": ("empty.txt", "text/plain", b""),
+        "typed": ("a.dat", "text/csv", b"abc"),
+    }
     builder = EnvironBuilder("/u", method="POST", data=data)
-    expected, length, _ = stream_encode_multipart(
-        CombinedMultiDict([builder.form, builder.files]), boundary=boundary
-    )
-    assert upload.length == length == len(sent)
+    try:
+        expected, length, _ = stream_encode_multipart(
+            CombinedMultiDict([builder.form, builder.files]), boundary=boundary
+        )
+    except ValueError:
+        # Werkzeug 2.3 cannot encode an empty file followed by another part
+        # (its own test client fails alike): the parse above is the check.
+        return
+    assert length == len(sent)
     assert sent == expected.read()
 
 

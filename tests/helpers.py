@@ -176,6 +176,39 @@ class Clients:
         self.clients.clear()
 
 
+class MessageThreads:
+    """The threads a python-socketio client hands its messages to.
+
+    python-engineio's client handles each message in a thread of its own, so
+    a message may still be on its way to its handler when a later one (a
+    marker) has been handled. :meth:`settle` waits for the threads of every
+    message received so far: after it, a negative check ("nothing came")
+    holds for everything the server sent before the marker, with no fixed
+    sleep. Make it right after connecting: from then on only messages start
+    threads.
+    """
+
+    def __init__(self, client: socketio.Client) -> None:
+        self.threads: list[t.Any] = []
+        start = client.eio.start_background_task
+
+        def tracked(
+            target: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any
+        ) -> t.Any:
+            thread = start(target, *args, **kwargs)
+            self.threads.append(thread)
+            return thread
+
+        client.eio.start_background_task = tracked
+
+    def settle(self, timeout: float = CALL_TIMEOUT) -> None:
+        current = threading.current_thread()
+        for thread in list(self.threads):
+            if thread is not current:
+                thread.join(timeout)
+                assert not thread.is_alive(), "a message handler did not finish"
+
+
 def call(
     client: socketio.Client,
     event: str,

@@ -12,8 +12,12 @@ import pytest
 from flask_sockreq.client import Client
 from flask_sockreq.client import ClientResponse
 from flask_sockreq.client import TransportError
+from tests.apps import PNG_PATH
 from tests.helpers import free_port
 from tests.helpers import ServerProcess
+
+with open(PNG_PATH, "rb") as _file:
+    PNG = _file.read()
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +50,25 @@ def test_bodies(client: Client) -> None:
 
 def test_text_binary_head(client: Client) -> None:
     assert client.get("/text").text == "Caf\u00e9 au lait"
-    assert client.get("/binary").data.startswith(b"\x89PNG")
+    binary = client.get("/binary")
+    assert binary.data == PNG
+    assert binary.headers["Content-Type"] == "image/png"
+    assert binary.headers["Content-Length"] == str(len(PNG))
     head = client.head("/text")
     assert head.data == b""
     assert head.headers["Content-Length"] == str(len("Caf\u00e9 au lait".encode()))
-    assert client.options("/echo").status_code == 200
+    options = client.options("/echo")
+    assert options.status_code == 200
+    assert options.data == b""
+    assert sorted(options.headers["Allow"].split(", ")) == [
+        "DELETE",
+        "GET",
+        "HEAD",
+        "OPTIONS",
+        "PATCH",
+        "POST",
+        "PUT",
+    ]
 
 
 def test_errors_are_responses(client: Client) -> None:
@@ -71,6 +89,78 @@ def test_headers_and_cookies(client: Client) -> None:
     assert headers["X-Default"] == "d"
     assert headers["X-Custom"] == "c"
     assert client.get("/cookies").json == {"theme": "dark"}
+
+
+def test_request_headers_option(server: ServerProcess) -> None:
+    with Client(
+        server.url,
+        timeout=5,
+        request_headers={"X-Team": "blue", "X-Both": "client"},
+    ) as client:
+        headers = client.get("/headers", headers={"X-Both": "request"}).json
+        assert headers["X-Team"] == "blue"
+        assert headers["X-Both"] == "request"  # the request's own wins
+        assert client.get("/headers").json["X-Both"] == "client"
+
+
+def test_connect_option(server: ServerProcess) -> None:
+    client = Client(server.url, timeout=5, connect=False)
+    try:
+        assert client.connected is False
+        assert client.sid is None
+        client.connect()
+        assert client.connected is True
+        assert client.get("/whoami").json["sid"] == client.sid
+    finally:
+        client.close()
+
+
+def test_socketio_path_option(server: ServerProcess) -> None:
+    with Client(server.url, timeout=5, socketio_path="/socket.io/") as client:
+        assert client.get("/hello/2").json == {"n": 2, "args": {}}
+    with pytest.raises(TransportError) as info:
+        Client(server.url, timeout=2, socketio_path="elsewhere")
+    assert info.value.code == "not_connected"
+
+
+def test_namespace_option(
+    start_server: t.Callable[..., ServerProcess], mode: str
+) -> None:
+    api = start_server(mode, "--namespace", "/api")
+    with Client(api.url, timeout=5, namespace="/api") as client:
+        info = client.get("/whoami").json
+        assert info["namespace"] == "/api"
+        assert info["sid"] == client.sid
+        assert client.hello is not None
+
+
+def test_async_client_options(
+    server: ServerProcess, start_server: t.Callable[..., ServerProcess], mode: str
+) -> None:
+    from flask_sockreq.client import AsyncClient
+
+    api = start_server(mode, "--namespace", "/api")
+
+    async def scenario() -> None:
+        async with AsyncClient(
+            api.url,
+            timeout=5,
+            namespace="/api",
+            request_headers={"X-Team": "blue"},
+            socketio_path="/socket.io/",
+        ) as client:
+            info = (await client.get("/whoami")).json
+            assert info["namespace"] == "/api"
+            assert info["sid"] == client.sid
+            headers = (await client.get("/headers")).json
+            assert headers["X-Team"] == "blue"
+        with pytest.raises(TransportError) as info:
+            await AsyncClient(
+                server.url, timeout=2, socketio_path="elsewhere"
+            ).connect()
+        assert info.value.code == "not_connected"
+
+    asyncio.run(scenario())
 
 
 def test_is_a_socket_request(client: Client) -> None:
@@ -144,7 +234,7 @@ def test_async_client(server: ServerProcess) -> None:
             assert isinstance(response, ClientResponse)
             assert response.get_json() == {"n": 3, "args": {"x": ["1"]}}
             assert (await client.post("/echo", json={"a": 1})).json["json"] == {"a": 1}
-            assert (await client.get("/binary")).data.startswith(b"\x89PNG")
+            assert (await client.get("/binary")).data == PNG
             assert (await client.get("/nowhere")).status_code == 404
             whoami = (await client.get("/whoami")).json
             assert whoami["sid"] == client.sid

@@ -15,6 +15,7 @@ import requests
 from tests.helpers import call
 from tests.helpers import Clients
 from tests.helpers import free_port
+from tests.helpers import require
 from tests.helpers import stop_process
 from tests.helpers import TESTS_DIR
 from tests.helpers import wait_until
@@ -23,10 +24,31 @@ from tests.helpers import whoami_over_http
 GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 
 
+def _require_gunicorn() -> None:
+    # Through require(): with SOCKREQ_TEST_REQUIRE_ALL=1 (CI) a missing
+    # gunicorn fails the test instead of skipping it.
+    require(
+        os.path.exists(GUNICORN) or shutil.which("gunicorn") is not None,
+        "gunicorn is not installed (pip install -e '.[test]').",
+    )
+
+
+def test_a_missing_gunicorn_skips_or_fails_as_ci_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "GUNICORN", "/nonexistent/gunicorn")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("SOCKREQ_TEST_REQUIRE_ALL", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="gunicorn is not installed"):
+        _require_gunicorn()
+    monkeypatch.setenv("SOCKREQ_TEST_REQUIRE_ALL", "1")
+    with pytest.raises(pytest.fail.Exception, match="forbids skipping"):
+        _require_gunicorn()
+
+
 @pytest.fixture(scope="module")
 def gunicorn_url() -> t.Iterator[str]:
-    if not os.path.exists(GUNICORN) and shutil.which("gunicorn") is None:
-        pytest.skip("gunicorn is not installed (pip install -e '.[test]').")
+    _require_gunicorn()
     port = free_port()
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(

@@ -8,6 +8,7 @@ import pytest
 from flask import g
 
 from tests.apps import create_app
+from tests.apps import PNG_PATH
 from tests.test_replay import EXPECTED_HOOKS
 
 
@@ -43,9 +44,13 @@ def test_post_json(client):
 
 
 def test_binary_body(client):
+    with open(PNG_PATH, "rb") as file:
+        expected = file.read()
     jwr = get(client, "/binary")
     assert isinstance(jwr["body"], bytes)
-    assert jwr["body"].startswith(b"\x89PNG")
+    assert jwr["body"] == expected
+    assert jwr["headers"]["Content-Length"] == str(len(expected))
+    assert jwr["headers"]["Content-Type"] == "image/png"
 
 
 def test_head_and_404(client):

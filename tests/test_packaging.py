@@ -16,6 +16,7 @@ from flask_socketio import SocketIO
 from flask_sockreq import SockReq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STATIC = os.path.join(ROOT, "flask_sockreq", "static")
 
 
 def test_the_wheel_builds_cleanly_with_the_browser_client(tmp_path):
@@ -84,4 +85,5 @@ def test_the_module_imports_the_script_where_it_is_served(client_url, script):
     # Relative to the module's own URL, that is the script's URL.
     with http.get(posixpath.join(posixpath.dirname(module_url), script)) as response:
         assert response.status_code == 200
-        assert b"SockReq" in response.data
+        with open(os.path.join(STATIC, "sockreq.js"), "rb") as file:
+            assert response.data == file.read()

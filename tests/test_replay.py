@@ -7,6 +7,9 @@ import uuid
 
 import pytest
 import requests
+from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import NotFound
+from werkzeug.utils import redirect as werkzeug_redirect
 
 from tests.apps import PNG_PATH
 from tests.apps import TEXT_PATH
@@ -119,7 +122,11 @@ def test_set_cookie_is_sent_over_http(server):
 def test_not_found(sio_client):
     jwr = call(sio_client, "get", "/no/such/page")
     assert jwr["statusCode"] == 404
-    assert "Not Found" in jwr["body"]
+    assert jwr["body"] == NotFound().get_body()
+    assert jwr["headers"] == {
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Length": str(len(NotFound().get_body().encode())),
+    }
 
 
 def test_method_not_allowed_has_allow(sio_client):
@@ -140,13 +147,13 @@ def test_redirect_is_not_followed(sio_client):
     jwr = call(sio_client, "get", "/redirect")
     assert jwr["statusCode"] == 302
     assert jwr["headers"]["Location"] == "/text"
-    assert isinstance(jwr["body"], str) and "/text" in jwr["body"]
+    assert jwr["body"] == werkzeug_redirect("/text").get_data(as_text=True)
 
 
 def test_view_exception_is_a_500(sio_client):
     jwr = call(sio_client, "get", "/boom")
     assert jwr["statusCode"] == 500
-    assert "Internal Server Error" in jwr["body"]
+    assert jwr["body"] == InternalServerError().get_body()
     assert_serves(sio_client)
 
 

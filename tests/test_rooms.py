@@ -21,20 +21,24 @@ from flask_socketio import SocketIO
 import flask_sockreq as sr
 from tests.apps import create_app
 from tests.helpers import call
+from tests.helpers import MessageThreads
 
 EVENT_TIMEOUT = 5.0
-#: After a later event has arrived, how long an earlier one may still lag:
-#: the client handles each message in a thread of its own.
-GRACE = 0.2
 
 
 class Inbox:
-    """Every event a client receives, in arrival order."""
+    """Every event a client receives, in arrival order.
+
+    :meth:`drain` first waits for the handlers of every message received so
+    far (:class:`~tests.helpers.MessageThreads`), so that "nothing came"
+    checks made after a marker need no fixed sleep.
+    """
 
     def __init__(self, client: socketio.Client) -> None:
         self.client = client
         self.events: queue.Queue[tuple[str, t.Any]] = queue.Queue()
         self.seen: list[tuple[str, t.Any]] = []
+        self.threads = MessageThreads(client)
         client.on("*", self._receive)
 
     def _receive(self, event: str, data: t.Any = None) -> None:
@@ -60,8 +64,9 @@ class Inbox:
             self.seen.append((name, data))
 
     def drain(self) -> list[tuple[str, t.Any]]:
-        """Everything received and not yet returned."""
-        time.sleep(GRACE)
+        """Everything received and not yet returned: every message that
+        reached the client before this call has been handled."""
+        self.threads.settle()
         while True:
             try:
                 self.seen.append(self.events.get_nowait())
@@ -386,6 +391,75 @@ def test_outside_a_request_with_an_app_context(app):
         ("news", [2]),
     ]
     client.disconnect()
+
+
+def test_namespace_argument_of_every_operation(app):
+    socketio = app.extensions["socketio"]
+    server = socketio.server
+    main = socketio.test_client(app)
+    secure = socketio.test_client(app, namespace="/secure", auth={"token": "let-me-in"})
+    main_sid = sid_of(app, main)
+    secure_sid = server.manager.sid_from_eio_sid(secure.eio_sid, "/secure")
+    with app.app_context():
+        sr.join(secure_sid, "ops", namespace="/secure")
+        assert "ops" in server.rooms(secure_sid, namespace="/secure")
+        sr.broadcast("ops", "news", 1, namespace="/secure")
+        sr.broadcast("ops", "news", "not on /", skip=None)
+        sr.add_room_members_to_rooms("ops", ["ops2"], namespace="/secure")
+        assert "ops2" in server.rooms(secure_sid, namespace="/secure")
+        sr.broadcast(["ops2"], "news", 2, namespace="/secure")
+        sr.remove_room_members_from_rooms("ops", "ops2", namespace="/secure")
+        assert "ops2" not in server.rooms(secure_sid, namespace="/secure")
+        sr.broadcast("ops2", "news", "removed", namespace="/secure")
+        sr.blast("all", 3, namespace="/secure")
+        sr.leave(secure_sid, "ops", namespace="/secure")
+        assert "ops" not in server.rooms(secure_sid, namespace="/secure")
+        sr.broadcast("ops", "news", "left", namespace="/secure")
+        sr.join(secure_sid, "ops3", namespace="/secure")
+        sr.leave_all("ops3", namespace="/secure")
+        assert "ops3" not in server.rooms(secure_sid, namespace="/secure")
+        sr.broadcast("ops3", "news", "closed", namespace="/secure")
+        # A Socket's own namespace is the default for it.
+        socket = sr.Socket(server, secure_sid, "/secure", {})
+        sr.join(socket, "by-socket")
+        assert "by-socket" in server.rooms(secure_sid, namespace="/secure")
+        sr.broadcast("by-socket", "news", 4, namespace="/secure")
+        # The sid of "/" names no socket on "/secure": nothing happens.
+        sr.join(main_sid, "ops", namespace="/secure")
+        sr.broadcast("ops", "news", 5, namespace="/secure")
+        assert "ops" not in server.rooms(main_sid, namespace="/")
+    got = [(item["name"], item["args"]) for item in secure.get_received("/secure")]
+    assert got == [("news", [1]), ("news", [2]), ("all", [3]), ("news", [4])]
+    assert main.get_received() == []
+    main.disconnect()
+    secure.disconnect(namespace="/secure")
+
+
+def test_publish_created_data(app):
+    socketio = app.extensions["socketio"]
+    watcher = socketio.test_client(app)
+    sid = sid_of(app, watcher)
+    with app.app_context():
+        assert sr.watch(sid, "pet") is True
+        record = {"id": 5, "name": "Rex", "secret": "x"}
+        sent = sr.publish_created("pet", record, {"name": "Rex"})
+        assert sent == {"verb": "created", "id": 5, "data": {"name": "Rex"}}
+        assert sr.publish_created("pet", 6) == {
+            "verb": "created",
+            "id": 6,
+            "data": None,
+        }
+        sent = sr.publish_created("pet", {"id": 7, "n": 1})
+        assert sent == {"verb": "created", "id": 7, "data": {"id": 7, "n": 1}}
+        assert sent["data"] is not None
+        rooms = set(socketio.server.rooms(sid, namespace="/"))
+    assert {"pet#5", "pet#6", "pet#7", "pet:watch"} <= rooms
+    assert [item["args"][0] for item in watcher.get_received()] == [
+        {"verb": "created", "id": 5, "data": {"name": "Rex"}},
+        {"verb": "created", "id": 6, "data": None},
+        {"verb": "created", "id": 7, "data": {"id": 7, "n": 1}},
+    ]
+    watcher.disconnect()
 
 
 def test_skip_forms(app):

@@ -122,9 +122,7 @@ def build_upload_request(
     payload = request.payload
     if upload is None and "data" in payload:
         size = int(request.environ.get("CONTENT_LENGTH") or 0)
-        if size > inline_limit and (
-            isinstance(payload["data"], bytes) or request.event not in ("get", "head")
-        ):
+        if size > inline_limit:
             body = request.environ["wsgi.input"].read()
             request.environ["wsgi.input"].seek(0)
             upload = UploadBody(body, len(body))

@@ -58,9 +58,7 @@ _TEXT_TYPES = (
     "text/",
     "application/javascript",
     "application/xml",
-    "application/xhtml+xml",
     "application/x-www-form-urlencoded",
-    "image/svg+xml",
 )
 
 

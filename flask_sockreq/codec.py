@@ -26,6 +26,7 @@ class of its own, never a change to the one python-socketio ships) that
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import socket
@@ -104,9 +105,39 @@ _DIGIT_MAP = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
 _LONG_DIGIT_RUN = b"0" * 19
 
 
-def _loads_std(text: t.Any, **kwargs: t.Any) -> t.Any:
+#: Texts from this many characters are parsed with the cyclic garbage
+#: collector paused (see :func:`_paused_gc`).
+PAUSE_GC_FROM = 8192
+
+
+def _paused_gc(parse: t.Callable[..., t.Any], text: t.Any, **kwargs: t.Any) -> t.Any:
+    """``parse(text)`` without the collections its allocations would start.
+
+    A large body is thousands of new containers: parsed with the collector
+    on, it starts a collection every 700 of them, and the older generations'
+    collections it brings walk every other body in flight (50 requests of 64
+    KB in flight made a parse cost four times its own work). Paused, one
+    collection follows, as for any other allocation. The parser is C code
+    that holds the GIL and never switches green threads, so nothing else
+    runs while the collector is paused; an app that turned it off keeps it
+    off.
+    """
+    if len(text) < PAUSE_GC_FROM or not gc.isenabled():
+        return parse(text, **kwargs)
+    gc.disable()
+    try:
+        return parse(text, **kwargs)
+    finally:
+        gc.enable()
+
+
+def _loads_engineio(text: t.Any, **kwargs: t.Any) -> t.Any:
     kwargs.setdefault("parse_constant", NonFinite)
     return engineio_json.loads(text, **kwargs)
+
+
+def _loads_std(text: t.Any, **kwargs: t.Any) -> t.Any:
+    return _paused_gc(_loads_engineio, text, **kwargs)
 
 
 def _dumps_std(value: t.Any, **kwargs: t.Any) -> str:
@@ -159,7 +190,7 @@ class OrJSON(StdJSON):
             scan = bytes(text)
         if _LONG_DIGIT_RUN not in scan.translate(_DIGIT_MAP):
             try:
-                return orjson.loads(scan)
+                return _paused_gc(orjson.loads, scan)
             except ValueError:  # NaN, a lone surrogate, or not JSON at all
                 pass
         return _loads_std(text, **kwargs)
@@ -167,14 +198,14 @@ class OrJSON(StdJSON):
     @staticmethod
     def dumps(value: t.Any, **kwargs: t.Any) -> str:
         try:
-            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+            return _orjson_dumps(value).decode()
         except TypeError:  # a big integer, a NonFinite, an unknown type
             return _dumps_std(value, **kwargs)
 
     @staticmethod
     def dumps_bytes(value: t.Any) -> bytes:
         try:
-            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+            return _orjson_dumps(value)
         except TypeError:
             return StdJSON.dumps_bytes(value)
 
@@ -185,6 +216,15 @@ class OrJSON(StdJSON):
         except ValueError:
             return False
         return True
+
+
+def _orjson_dumps(value: t.Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        # Keys that are not strings, as the standard module writes them: an
+        # option that makes every dict slower, so only where one is needed.
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 #: The codec in use: :class:`OrJSON` when orjson is installed.
@@ -461,10 +501,7 @@ def _encode_jwr(jwr: JWR, codec: t.Any) -> str:
         return t.cast(str, codec.dumps([jwr], separators=(",", ":")))
     if codec is OrJSON:
         try:
-            return orjson.dumps(
-                [{**jwr, "body": orjson.Fragment(body.data)}],
-                option=orjson.OPT_NON_STR_KEYS,
-            ).decode()
+            return orjson.dumps([{**jwr, "body": orjson.Fragment(body.data)}]).decode()
         except TypeError:  # a header value orjson cannot encode
             pass
     # Every member but the body (headers, statusCode, and joined, left...).

@@ -591,3 +591,53 @@ def test_each_socket_gets_its_own_hello_on_its_namespace():
     ]
     assert [eio_sid for eio_sid, _ in hellos] == ["e1", "e2"]
     assert all(data.startswith('2/api,["sockreq:hello",') for _, data in hellos)
+
+
+# -- the collector paused around large parses ------------------------------
+
+
+@pytest.mark.parametrize("json_codec", [StdJSON, OrJSON], ids=["std", "orjson"])
+def test_a_large_text_is_parsed_with_the_collector_paused(json_codec: t.Any) -> None:
+    import gc
+
+    value = {"items": [{"id": n, "tags": ["a", "b"], "p": n / 2} for n in range(2000)]}
+    text = json.dumps(value)
+    assert len(text) >= codec.PAUSE_GC_FROM
+    seen: list[bool] = []
+
+    def watch(phase: str, info: dict[str, t.Any]) -> None:
+        seen.append(True)
+
+    gc.collect()
+    gc.callbacks.append(watch)
+    try:
+        assert json_codec.loads(text) == value
+    finally:
+        gc.callbacks.remove(watch)
+    # No collection ran during the parse, and the collector is on again.
+    assert seen == [] and gc.isenabled()
+    # A text that is not JSON leaves it on too.
+    with pytest.raises(ValueError):
+        json_codec.loads(text[:-1] + ",")
+    assert gc.isenabled()
+
+
+def test_an_app_that_turned_the_collector_off_keeps_it_off() -> None:
+    import gc
+
+    text = json.dumps(["x" * 10] * 2000)
+    gc.disable()
+    try:
+        assert codec.CODEC.loads(text) == ["x" * 10] * 2000
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("json_codec", [StdJSON, OrJSON], ids=["std", "orjson"])
+def test_keys_that_are_not_strings_are_written_as_the_standard_module_does(
+    json_codec: t.Any,
+) -> None:
+    value = {1: "a", 2.5: [True], None: {"x": 1}}
+    assert json_codec.dumps(value) == json.dumps(value, separators=(",", ":"))
+    assert json_codec.dumps_bytes({1: "a"}) == b'{"1":"a"}'

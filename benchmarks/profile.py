@@ -58,8 +58,12 @@ import run  # noqa: E402
 RULES: list[tuple[str, tuple[str, ...]]] = [
     ("Flask", ("Dispatcher._run", "_run_wsgi (flask_sockreq/", "Flask.wsgi_app")),
     ("ack encode", ("Packet.encode",)),
-    # Flask-SockReq's packet class decodes in python-socketio's place.
-    ("Engine.IO/Socket.IO dispatch", ("Packet.decode",)),
+    # Flask-SockReq's packet class and codec decode in python-socketio's
+    # place (the codec's loads is called by nothing else on this path).
+    (
+        "Engine.IO/Socket.IO dispatch",
+        ("Packet.decode", "JSON.loads (flask_sockreq/", "_paused_gc", "_loads_"),
+    ),
     ("Flask-SockReq", ("(flask_sockreq/",)),
     ("greenlet per event", ("start_background_task",)),
     ("WebSocket send", ("writer (engineio/socket.py)", "Server._send_packet")),

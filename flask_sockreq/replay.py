@@ -259,16 +259,26 @@ def _seed_json(app: Flask, request: t.Any, value: t.Any) -> None:
     Only where the result is the one parsing would give: the app's JSON
     provider is Flask's default (the standard module's ``loads``, which the
     Socket.IO decoder matches), the request class keeps Werkzeug's
-    ``get_json`` and its cache, and the request's content type is JSON (the
-    cache is read before the content type is checked).
+    ``get_json`` and its cache, the request's content type is JSON and its
+    length within ``MAX_CONTENT_LENGTH`` (the cache is read before either
+    is checked, and reading the body is what answers 413).
     """
     if (
         _CACHE_KNOWN
         and type(app.json) is DefaultJSONProvider
         and type(request).get_json is _GET_JSON
         and request.is_json
+        and _within_limit(app, request)
     ):
         request._cached_json = (value, value)
+
+
+def _within_limit(app: Flask, request: t.Any) -> bool:
+    # The app's limit: the context that request.max_content_length reads is
+    # not pushed yet. A limit a hook sets on one request (Flask 3.1) is not
+    # seen; the body is no larger than the packet the server already took.
+    limit = app.config.get("MAX_CONTENT_LENGTH")
+    return limit is None or (request.content_length or 0) <= limit
 
 
 # The last exception that escaped the app in this thread (or greenlet).

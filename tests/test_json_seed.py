@@ -189,3 +189,13 @@ def test_middleware_sees_the_body_and_the_view_the_value(app: Flask) -> None:
     http, sock = both(app, "/echo", json=value)
     assert http.get_json()["value"] == sock.get_json()["value"] == value
     assert len(seen) == 2 and json.loads(seen[0]) == json.loads(seen[1]) == value
+
+
+def test_a_body_over_max_content_length_is_a_413_as_over_http(app: Flask) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = 100
+    http, sock = both(app, "/strict", json={"a": "x" * 500})
+    assert http.status_code == sock.status_code == 413
+    # Within the limit it is read, and seeded, as before.
+    http, sock = both(app, "/echo", json={"a": "x" * 10})
+    assert http.status_code == sock.status_code == 200
+    assert sock.get_json()["seeded"] is True

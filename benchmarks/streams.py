@@ -15,7 +15,8 @@ one connection each, measures:
     ``POST /sink`` (a view that reads ``request.stream`` as it arrives and
     keeps none of it) of N MiB: over HTTP with a Content-Length, sent from a
     generator; over the socket as a streamed upload (``sockreq:chunk``
-    frames of 64 KiB within the server's ``sockreq:credit``).
+    frames of the ``chunkSize`` the server's hello gives, 256 KiB by
+    default, as the clients send them, within its ``sockreq:credit``).
 
 For each: MiB/s (wall time from the request to the end of the body or to
 the answer), the server's CPU per MiB, and the server's resident memory
@@ -246,7 +247,8 @@ def socket_download(port: int, size: int, window: int) -> int:
 
 def socket_upload(port: int, size: int) -> int:
     frames = Frames(port)
-    piece = bytes(range(256)) * 256
+    chunk = PIECE  # until the hello says the server's, as the clients do
+    piece = bytes(range(256)) * 4096
     try:
         frames.send_event(
             1,
@@ -266,10 +268,12 @@ def socket_upload(port: int, size: int) -> int:
                 if jwr["statusCode"] != 200:
                     raise BenchError(f"unexpected answer {jwr!r}")
                 return int(jwr["body"]["bytes"])
-            if data[0] == "sockreq:credit":
+            if data[0] == "sockreq:hello":
+                chunk = int(data[1].get("streams", {}).get("chunkSize", PIECE))
+            elif data[0] == "sockreq:credit":
                 granted += data[2]
                 while sent < min(granted, size):
-                    n = min(PIECE, granted - sent, size - sent)
+                    n = min(chunk, granted - sent, size - sent)
                     frames.send_event(
                         None,
                         ["sockreq:chunk", "u", sent, {"_placeholder": True, "num": 0}],

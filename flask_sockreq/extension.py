@@ -165,9 +165,8 @@ class SockReqState:
         """Whether the data of a request decodes as Flask would decode its
         JSON body: JSON packets read by the standard module or by the codec
         (not msgpack, not a ``json`` module the app gave Flask-SocketIO)."""
-        packet_class = self.socketio.server.packet_class
-        return bool(getattr(packet_class, "sockreq_raw_json", False)) and (
-            codec.decodes_as_standard(getattr(packet_class, "json", None))
+        return self.raw_json and codec.decodes_as_standard(
+            getattr(self.socketio.server.packet_class, "json", None)
         )
 
     def prepare(self, server: t.Any) -> None:

@@ -356,9 +356,12 @@ class _Rest:
             close()
 
 
-def _short(response: list[t.Any], limit: int) -> bool:
-    """Whether a response already started says its body is at most ``limit``
-    bytes: a whole response behind middleware is an iterable of its own."""
+def _short(app_iter: t.Iterable[bytes], response: list[t.Any], limit: int) -> bool:
+    """Whether a body is whole and at most ``limit`` bytes: a list of pieces,
+    or the body of a response already started with such a Content-Length
+    (behind middleware a whole response is an iterable of its own)."""
+    if isinstance(app_iter, (list, tuple)):
+        return sum(map(len, app_iter)) <= limit
     if not response:
         return False
     for name, value in response[1]:
@@ -380,14 +383,7 @@ def _run_wsgi(
         return chunks.append
 
     app_iter = wsgi_app(environ, start_response)
-    if (
-        stream_above is not None
-        and not (
-            isinstance(app_iter, (list, tuple))
-            and sum(map(len, app_iter)) <= stream_above
-        )
-        and not _short(response, stream_above)
-    ):
+    if stream_above is not None and not _short(app_iter, response, stream_above):
         # An app may call start_response as it yields its first piece.
         reply = _begin_stream(0, (), app_iter, chunks)
         status, headers = response

@@ -171,24 +171,28 @@ class _EventletTasks:
         eventlet.sleep(seconds)
 
 
-def _gevent_socket(environ: t.Any) -> t.Any:
-    """The connection's socket in a request of gevent's WSGI server, found
-    where simple-websocket finds it before it makes a duplicate."""
+def _gevent_rfile(environ: t.Any) -> t.Any:
+    """The connection's buffered reader in a request of gevent's WSGI server
+    (``wsgi.input`` itself for a request without a body), or None."""
     if not isinstance(environ, dict):
         return None
     stream: t.Any = environ.get("wsgi.input")
-    if not hasattr(stream, "raw") and hasattr(stream, "rfile"):
-        stream = stream.rfile
-    sock = getattr(getattr(stream, "raw", None), "_sock", None)
+    rfile = stream if hasattr(stream, "raw") else getattr(stream, "rfile", None)
+    return rfile if hasattr(rfile, "raw") else None
+
+
+def _gevent_socket(environ: t.Any) -> t.Any:
+    """The connection's socket in a request of gevent's WSGI server, found
+    where simple-websocket finds it before it makes a duplicate."""
+    sock = getattr(getattr(_gevent_rfile(environ), "raw", None), "_sock", None)
     return sock if hasattr(sock, "sendall") and hasattr(sock, "shutdown") else None
 
 
 def _end_requests(environ: t.Any) -> None:
     """Have gevent's server close the connection after this request: it
     would read the frames left on its socket as the next HTTP request."""
-    stream: t.Any = environ.get("wsgi.input")
-    rfile = getattr(stream, "rfile", stream)  # the file itself for a GET
-    if hasattr(rfile, "raw"):
+    rfile = _gevent_rfile(environ)
+    if rfile is not None:
         try:
             rfile.close()
         except OSError:
@@ -247,13 +251,10 @@ class WholeFrameSocket:
         self._borrowed = borrowed
 
     def close(self) -> None:
-        if not self._borrowed:
+        if self._borrowed:
+            _shutdown(self._sock)
+        else:
             self._sock.close()
-            return
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # the peer went first
 
     def send(self, data: bytes) -> int:
         with self._lock:

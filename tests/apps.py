@@ -43,6 +43,11 @@ def pattern(size: int) -> bytes:
     return (bytes(range(256)) * (size // 256 + 1))[:size]
 
 
+#: The Allow header of ``/echo``, sorted: its methods, and the HEAD and
+#: OPTIONS Flask adds.
+ECHO_ALLOW = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+
+
 class TeapotError(Exception):
     """Raised by a view and turned into a 418 by an error handler."""
 

@@ -17,6 +17,7 @@ from flask import has_request_context
 from tests.helpers import Clients
 from tests.helpers import free_port
 from tests.helpers import MODES
+from tests.helpers import SECURITY
 from tests.helpers import ServerProcess
 
 __all__ = ["free_port"]
@@ -49,6 +50,14 @@ def mode(request: pytest.FixtureRequest) -> str:
 def server(start_server: t.Callable[..., ServerProcess], mode: str) -> ServerProcess:
     """The plain test app served in ``mode``."""
     return start_server(mode)
+
+
+@pytest.fixture
+def secure_server(
+    start_server: t.Callable[..., ServerProcess], mode: str
+) -> ServerProcess:
+    """The security app's server (shared for the session) in each mode."""
+    return start_server(mode, *SECURITY)
 
 
 @pytest.fixture

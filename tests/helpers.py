@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import importlib
 import json
 import os
 import socket
@@ -18,11 +19,22 @@ import requests
 import socketio
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+BENCHMARKS_DIR = os.path.join(os.path.dirname(TESTS_DIR), "benchmarks")
 SERVE = os.path.join(TESTS_DIR, "serve.py")
 MODES = ("threading", "eventlet", "gevent")
+#: The options of ``serve.py`` for the security app (tests/security_app.py).
+SECURITY = ("--app", "security")
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 CALL_TIMEOUT = 5
+
+
+def benchmark_module(name: str) -> t.Any:
+    """A module of ``benchmarks/`` (the load generators' framing, the
+    socket swarm), which the tests share rather than copy."""
+    if BENCHMARKS_DIR not in sys.path:
+        sys.path.insert(0, BENCHMARKS_DIR)
+    return importlib.import_module(name)
 
 
 def require(condition: t.Any, reason: str) -> None:

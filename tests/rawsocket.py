@@ -14,6 +14,8 @@ import socket
 import time
 import typing as t
 
+from tests.helpers import benchmark_module
+
 HOST = "127.0.0.1"
 TIMEOUT = 5.0
 
@@ -22,22 +24,8 @@ class RawError(Exception):
     pass
 
 
-def ws_frame(payload: bytes, opcode: int = 1) -> bytes:
-    """A masked, final client frame (RFC 6455, 5.3)."""
-    n = len(payload)
-    mask = os.urandom(4)
-    if n:
-        key = (mask * (n // 4 + 1))[:n]
-        payload = (
-            int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")
-        ).to_bytes(n, "big")
-    if n < 126:
-        header = bytes((0x80 | opcode, 0x80 | n))
-    elif n < 65536:
-        header = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
-    return header + mask + payload
+#: A masked, final client frame (RFC 6455, 5.3): the load generator's.
+ws_frame = benchmark_module("loadgen").ws_frame
 
 
 class Packet(t.NamedTuple):

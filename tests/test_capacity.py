@@ -9,24 +9,17 @@ clients would take longer to start than the test may run. Each socket asks
 from __future__ import annotations
 
 import json
-import os
 import resource
-import sys
 import time
 import typing as t
 
 import pytest
 
+from tests.helpers import benchmark_module
 from tests.helpers import require
 from tests.helpers import ServerProcess
 
-BENCHMARKS = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"
-)
-if BENCHMARKS not in sys.path:
-    sys.path.insert(0, BENCHMARKS)
-
-from scale import Swarm  # noqa: E402
+Swarm = benchmark_module("scale").Swarm
 
 SOCKETS = 2000
 #: The whole test stays within a minute: at most 15 s to start the server

@@ -367,15 +367,6 @@ def test_malformed_max_age_is_ignored(clock: list[float], max_age: str) -> None:
 
 # --- end to end: a real server in every mode -----------------------------------
 
-SECURITY = ("--app", "security")
-
-
-@pytest.fixture
-def secure_server(
-    start_server: t.Callable[..., ServerProcess], mode: str
-) -> ServerProcess:
-    return start_server(mode, *SECURITY)
-
 
 def _is_utf8(raw: bytes) -> bool:
     try:

@@ -199,3 +199,32 @@ def test_a_body_over_max_content_length_is_a_413_as_over_http(app: Flask) -> Non
     http, sock = both(app, "/echo", json={"a": "x" * 10})
     assert http.status_code == sock.status_code == 200
     assert sock.get_json()["seeded"] is True
+
+
+def test_a_json_module_given_to_socketio_leaves_the_body_to_flask() -> None:
+    """Flask-SocketIO's ``json=`` decodes the packets with the app's own
+    module, whose values need not be the standard module's: no seeding."""
+    import types
+
+    from socketio import packet as sio_packet
+
+    own = types.SimpleNamespace(loads=json.loads, dumps=json.dumps)
+    before = sio_packet.Packet.json
+    try:
+        app = Flask(__name__)
+        app.config["SOCKREQ_ACCESS_LOG"] = False
+        SockReq(app, SocketIO(app, async_mode="threading", json=own))
+
+        @app.post("/echo")
+        def echo() -> t.Any:
+            cached = getattr(request, "_cached_json", (Ellipsis, Ellipsis))
+            return jsonify(seeded=cached[0] is not Ellipsis, value=request.get_json())
+
+        assert app.extensions["sockreq"].seed_json is False
+        http, sock = both(app, "/echo", json={"a": [1, 2.5]})
+        assert sock.get_json() == {"seeded": False, "value": {"a": [1, 2.5]}}
+        assert http.get_json() == sock.get_json()
+    finally:
+        # python-socketio sets the module on its base packet class, for the
+        # whole process.
+        sio_packet.Packet.json = before

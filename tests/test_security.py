@@ -16,10 +16,10 @@ import socketio
 
 from tests.helpers import call
 from tests.helpers import Clients
+from tests.helpers import SECURITY
 from tests.helpers import ServerProcess
 from tests.helpers import wait_until
 
-SECURITY = ("--app", "security")
 STRICT = (
     *SECURITY,
     "--config",
@@ -31,13 +31,6 @@ STRICT = (
     "--config",
     'SOCKREQ_FORBIDDEN_HEADERS=["X-Tenant"]',
 )
-
-
-@pytest.fixture
-def secure_server(
-    start_server: t.Callable[..., ServerProcess], mode: str
-) -> ServerProcess:
-    return start_server(mode, *SECURITY)
 
 
 @pytest.fixture

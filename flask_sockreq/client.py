@@ -816,6 +816,13 @@ class Client:
 
     def _on_disconnect(self, *args: t.Any) -> None:
         self._connected.clear()
+        if args and args[0] == self.sio.reason.TRANSPORT_ERROR:
+            # Engine.IO's reader and writer have ended without closing the
+            # WebSocket of a connection that broke; a reconnection replaces
+            # it, and its descriptor would wait for the garbage collector.
+            ws = getattr(self.sio.eio, "ws", None)
+            if ws is not None:
+                ws.shutdown()
         self._fail_pending(
             "disconnected",
             "The connection dropped before the server answered; the request"

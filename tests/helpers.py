@@ -115,10 +115,10 @@ class ServerProcess:
             except requests.RequestException:
                 pass
             time.sleep(0.05)
+        log = self.stderr  # stop() removes the file
         self.stop()
         raise RuntimeError(
-            f"The {self.mode} server did not answer within {START_TIMEOUT}s:\n"
-            f"{self.stderr}"
+            f"The {self.mode} server did not answer within {START_TIMEOUT}s:\n{log}"
         )
 
     @property

@@ -6,6 +6,8 @@ the closure of :func:`create_security_app`.
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
 import time
 import typing as t
@@ -164,6 +166,13 @@ def create_security_app(
     @app.get("/slow/finished")
     def slow_finished() -> t.Any:
         return jsonify(finished["slow"])
+
+    @app.get("/debug/blocks")
+    def debug_blocks() -> t.Any:
+        # The fault tests' leak check: every Python object, of any type,
+        # is at least one block of the interpreter's allocator.
+        gc.collect()
+        return jsonify(sys.getallocatedblocks())
 
     @app.post("/upload")
     @csrf.exempt

@@ -4,7 +4,8 @@
 
 The fault tests need a server that notices a silent client in seconds, not
 in the 45 s of the defaults; ``--ping N`` sets both ``ping_interval`` and
-``ping_timeout`` to N seconds. Everything else is ``tests/serve.py``'s.
+``ping_timeout`` to N seconds, and Flask-SockReq's close timeout to the
+same. Everything else is ``tests/serve.py``'s.
 """
 
 import sys
@@ -41,8 +42,14 @@ def main(argv: list[str]) -> None:
 
     import flask_socketio
 
+    from flask_sockreq import websocket
     from tests import security_app
     from tests import serve
+
+    # A vanished peer's connection is shut down after the close timeout:
+    # here as short as the ping, so that a storm's sockets are gone in
+    # seconds (the fault tests wait for it before they measure).
+    websocket.CLOSE_TIMEOUT = ping
 
     class SocketIO(flask_socketio.SocketIO):  # type: ignore[misc]
         def __init__(self, app: object = None, **kwargs: object) -> None:

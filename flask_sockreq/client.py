@@ -510,13 +510,19 @@ def _ordered_class() -> type[socketio.Client]:
                     # (a binary event half received, the namespaces).
                     return None
                 kwargs["run_async"] = False
-            elif event == "disconnect" and args and args[0] == "transport error":
-                # python-engineio leaves the WebSocket of a broken connection
-                # open (a ResourceWarning at best).
-                ws = getattr(self, "ws", None)
-                if ws is not None:
-                    ws.shutdown()
             return super()._trigger_event(event, *args, **kwargs)
+
+        def _read_loop_websocket(self) -> None:
+            ws = self.ws
+            try:
+                super()._read_loop_websocket()
+            finally:
+                # python-engineio leaves the WebSocket open when the server
+                # dropped the connection, and websocket-client's close() does
+                # nothing once the server's close frame came in: closed here,
+                # when nothing reads it any more, not by the garbage
+                # collector (a ResourceWarning, a descriptor held meanwhile).
+                ws.shutdown()
 
     class OrderedClient(socketio.Client):  # type: ignore[misc]
         def _engineio_client_class(self) -> type[engineio.Client]:
@@ -816,13 +822,6 @@ class Client:
 
     def _on_disconnect(self, *args: t.Any) -> None:
         self._connected.clear()
-        if args and args[0] == self.sio.reason.TRANSPORT_ERROR:
-            # Engine.IO's reader and writer have ended without closing the
-            # WebSocket of a connection that broke; a reconnection replaces
-            # it, and its descriptor would wait for the garbage collector.
-            ws = getattr(self.sio.eio, "ws", None)
-            if ws is not None:
-                ws.shutdown()
         self._fail_pending(
             "disconnected",
             "The connection dropped before the server answered; the request"

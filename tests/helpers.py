@@ -14,6 +14,7 @@ import threading
 import time
 import typing as t
 
+import engineio
 import pytest
 import requests
 import socketio
@@ -139,6 +140,28 @@ class ServerProcess:
         return f"<ServerProcess {self.mode} {' '.join(self.options)} pid={self.pid}>"
 
 
+class _EngineIOClient(engineio.Client):  # type: ignore[misc]
+    def _read_loop_websocket(self) -> None:
+        ws = self.ws
+        try:
+            super()._read_loop_websocket()
+        finally:
+            # python-engineio leaves the WebSocket open when the server
+            # dropped the connection, and websocket-client's close() does
+            # nothing once the server's close frame came in: the garbage
+            # collector would close it during some later test, whose
+            # ResourceWarning is an error there.
+            ws.shutdown()
+
+
+class SocketIOClient(socketio.Client):  # type: ignore[misc]
+    """python-socketio's client, which closes its WebSocket when the
+    connection ends, whoever ended it: the stock client of the tests."""
+
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return _EngineIOClient
+
+
 class Clients:
     """Connect python-socketio clients; all are disconnected at teardown."""
 
@@ -162,7 +185,7 @@ class Clients:
         if suppress_origin:
             extra["suppress_origin"] = True
         options = {"websocket_extra_options": extra} if extra else {}
-        client = socketio.Client(reconnection=False, **options)
+        client = SocketIOClient(reconnection=False, **options)
         self.clients.append(client)
         client.connect(
             url,
@@ -181,18 +204,10 @@ class Clients:
         the disconnects run in daemon threads, and we only wait (bounded)
         until each client has sent its close.
         """
-        # python-engineio's client leaves the WebSocket of a connection the
-        # server dropped open; closed here, not by the garbage collector
-        # during some later test (a ResourceWarning, an error there).
-        dropped = [client for client in self.clients if client.eio.state != "connected"]
         for client in self.clients:
             threading.Thread(target=client.disconnect, daemon=True).start()
         for client in self.clients:
             wait_until(lambda c=client: c.eio.state != "connected", STOP_TIMEOUT)
-        for client in dropped:
-            ws = getattr(client.eio, "ws", None)
-            if ws is not None:
-                ws.shutdown()
         self.clients.clear()
 
 

@@ -11,6 +11,7 @@ import socketio
 from tests.apps import create_app
 from tests.helpers import call
 from tests.helpers import CALL_TIMEOUT
+from tests.helpers import SocketIOClient
 
 NAMESPACE = "/secure"
 
@@ -21,7 +22,7 @@ def secure_ns_server(start_server, mode):
 
 
 def connect(server, auth):
-    client = socketio.Client(reconnection=False)
+    client = SocketIOClient(reconnection=False)
     client.connect(
         server.url,
         transports=["websocket"],
@@ -49,7 +50,7 @@ def test_a_socket_authenticated_at_connect(secure_ns_server):
 
 @pytest.mark.parametrize("auth", [None, {"token": "wrong"}, {"other": 1}])
 def test_a_connect_handler_refuses_a_socket(secure_ns_server, auth):
-    client = socketio.Client(reconnection=False)
+    client = SocketIOClient(reconnection=False)
     refusals = []
     client.on("connect_error", refusals.append, namespace=NAMESPACE)
     with pytest.raises(socketio.exceptions.ConnectionError):

@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from tests.helpers import ServerProcess
+from tests.helpers import SocketIOClient
 from tests.helpers import TESTS_DIR
 from tests.rawsocket import RawSocket
 
@@ -321,7 +322,6 @@ def test_clients_leaving_mid_request_leave_nothing_behind(
     """A client that disconnects while its request runs sends its last
     frames as the server ends the socket: gevent's server once read them
     as the next HTTP request on the connection and logged a traceback."""
-    import socketio
 
     logged = len(fault_server.stderr)
     # python-socketio's client waits 3 s for the close frame of the threading
@@ -329,7 +329,7 @@ def test_clients_leaving_mid_request_leave_nothing_behind(
     # Flask-SocketIO app: a few rounds there.
     rounds = 3 if fault_server.mode == "threading" else 15
     for _ in range(rounds):
-        client = socketio.Client(reconnection=False)
+        client = SocketIOClient(reconnection=False)
         client.connect(fault_server.url, transports=["websocket"], wait_timeout=5)
         try:
             client.emit("get", {"url": "/slow?s=0.2"}, callback=lambda jwr: None)

@@ -14,13 +14,13 @@ import uuid
 
 import pytest
 import requests
-import socketio
 
 from tests.apps import pattern
 from tests.helpers import assert_serves
 from tests.helpers import CALL_TIMEOUT
 from tests.helpers import Clients
 from tests.helpers import ServerProcess
+from tests.helpers import SocketIOClient
 from tests.helpers import wait_until
 
 IDLE = 1.5
@@ -54,7 +54,7 @@ class Frames:
         self.errors: dict[str, dict[str, t.Any]] = {}
         self.hello: dict[str, t.Any] | None = None
         self.lock = threading.Lock()
-        self.client = socketio.Client(reconnection=False)
+        self.client = SocketIOClient(reconnection=False)
         clients.clients.append(self.client)
         on = self.client.on
         on("sockreq:hello", self._hello)

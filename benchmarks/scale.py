@@ -1,7 +1,8 @@
 """Capacity: N live sockets on one server process, side by side with the floor.
 
 ``python benchmarks/scale.py [--sizes 1000,5000,10000]
-[--servers floor,sockreq-eventlet,sockreq-gevent,example] [--client-procs 2]
+[--servers floor,sockreq-eventlet,sockreq-gevent,example,gunicorn]
+[--client-procs 2]
 [--redis] [--json]``
 
 Servers
@@ -26,6 +27,10 @@ for every N, and is stopped by its PID whatever happens.
 ``sockreq-gevent``
     The same app with ``async_mode="gevent"`` (``monkey.patch_all()`` first),
     through ``socketio.run`` (gevent's pywsgi: no pool, backlog 128).
+``gunicorn``
+    The ``sockreq-gevent`` app under gunicorn as ``docs/deployment.rst``
+    recommends: ``gunicorn -k gevent -w 1 --worker-connections 20000`` (its
+    default backlog, 2,048). RSS, CPU and descriptors are the worker's.
 ``example``
     The repository's ``example_app.py`` started as the README says, ``python
     example_app.py`` with ``PORT`` set. The wave asks ``GET /todos`` (which
@@ -160,7 +165,16 @@ from loadgen import ws_frame  # noqa: E402
 from loadgen import ws_parse  # noqa: E402
 
 HOST = "127.0.0.1"
-SERVERS = ("floor", "sockreq-eventlet", "sockreq-gevent", "naive", "example")
+SERVERS = (
+    "floor",
+    "sockreq-eventlet",
+    "sockreq-gevent",
+    "naive",
+    "example",
+    "gunicorn",
+)
+#: The documented gunicorn recipe (docs/deployment.rst).
+GUNICORN_CONNECTIONS = 20_000
 ITEM = {"id": 1, "name": "widget", "tags": ["a", "b"], "price": 9.5}
 ROOM = "scale"
 MARK = b"scale-mark-"
@@ -377,9 +391,10 @@ def serve_naive(port: int) -> None:
     )
 
 
-def serve_sockreq(
-    async_mode: str, port: int, message_queue: str | None, channel: str
-) -> None:
+def sockreq_app(
+    async_mode: str, message_queue: str | None = None, channel: str = ""
+) -> tuple[Any, Any]:
+    """The Flask app of the sockreq servers and its SocketIO."""
     from flask import Flask
     from flask import jsonify
     from flask import request
@@ -424,8 +439,24 @@ def serve_sockreq(
             flask_sockreq.blast("tick", data)
         return {"t0": t0, "call": time.time() - t0}
 
+    return app, socketio
+
+
+def serve_sockreq(
+    async_mode: str, port: int, message_queue: str | None, channel: str
+) -> None:
+    app, socketio = sockreq_app(async_mode, message_queue, channel)
     extra = {"max_size": MAX_SIZE} if async_mode == "eventlet" else {}
     socketio.run(app, host=HOST, port=port, log_output=False, **extra)
+
+
+def gunicorn_app() -> Any:
+    """The sockreq app for gunicorn's gevent worker (``scale:gunicorn_app()``),
+    which has patched the standard library before it imports this."""
+    threshold = os.environ.get("SCALE_GC_THRESHOLD")
+    if threshold:
+        gc.set_threshold(*(int(n) for n in threshold.split(",")))
+    return sockreq_app("gevent")[0]
 
 
 # -- the client: N raw sockets on one selector -------------------------------------
@@ -904,6 +935,16 @@ def machine_busy() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+def gunicorn_worker(arbiter: int) -> int:
+    """The PID of the one worker of a gunicorn arbiter."""
+    path = f"/proc/{arbiter}/task/{arbiter}/children"
+    with open(path) as file:
+        children = [int(pid) for pid in file.read().split()]
+    if len(children) != 1:
+        raise BenchError(f"gunicorn {arbiter} has workers {children}, not one")
+    return children[0]
+
+
 class Process:
     """A subprocess stopped by its PID; its output goes to a log file."""
 
@@ -951,6 +992,15 @@ class Server(Process):
         if kind == "example":
             args = [sys.executable, example_app]
             env = {**os.environ, "PORT": str(self.port)}
+        elif kind == "gunicorn":
+            args = [
+                os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+                *("-k", "gevent", "-w", "1"),
+                *("--worker-connections", str(GUNICORN_CONNECTIONS)),
+                *("-b", f"{HOST}:{self.port}", "--chdir", HERE),
+                "scale:gunicorn_app()",
+            ]
+            env = {**os.environ, "SCALE_GC_THRESHOLD": gc_threshold or ""}
         else:
             args = [sys.executable, __file__, "--serve", kind, "--port", str(self.port)]
             if message_queue:
@@ -960,6 +1010,9 @@ class Server(Process):
         super().__init__(args, env)
         try:
             wait_for(self._ready, READY_TIMEOUT, f"the {kind} server did not answer")
+            if kind == "gunicorn":
+                # Measure the worker, which serves; the arbiter only watches.
+                self.pid = gunicorn_worker(self.proc.pid)
         except BaseException:
             self.stop()
             raise

@@ -497,12 +497,32 @@ def _ordered_socketio_client(**options: t.Any) -> socketio.Client:
     return _ordered_class()(**options)
 
 
+class _ClosesItsWebSocket:
+    """For a subclass of python-engineio's ``Client``: the WebSocket is
+    closed when the reader ends, whoever ended the connection.
+
+    python-engineio leaves it open when the server dropped the connection,
+    and websocket-client's ``close()`` does nothing once the server's close
+    frame has come in; the garbage collector would close it later (a
+    ResourceWarning, a descriptor held meanwhile).
+    """
+
+    ws: t.Any
+
+    def _read_loop_websocket(self) -> None:
+        ws = self.ws
+        try:
+            super()._read_loop_websocket()  # type: ignore[misc]
+        finally:
+            ws.shutdown()
+
+
 @functools.cache
 def _ordered_class() -> type[socketio.Client]:
     import engineio
     import socketio
 
-    class OrderedEngineIOClient(engineio.Client):  # type: ignore[misc]
+    class OrderedEngineIOClient(_ClosesItsWebSocket, engineio.Client):  # type: ignore[misc]
         def _trigger_event(self, event: str, *args: t.Any, **kwargs: t.Any) -> t.Any:
             if event == "message":
                 if self.state != "connected":
@@ -511,18 +531,6 @@ def _ordered_class() -> type[socketio.Client]:
                     return None
                 kwargs["run_async"] = False
             return super()._trigger_event(event, *args, **kwargs)
-
-        def _read_loop_websocket(self) -> None:
-            ws = self.ws
-            try:
-                super()._read_loop_websocket()
-            finally:
-                # python-engineio leaves the WebSocket open when the server
-                # dropped the connection, and websocket-client's close() does
-                # nothing once the server's close frame came in: closed here,
-                # when nothing reads it any more, not by the garbage
-                # collector (a ResourceWarning, a descriptor held meanwhile).
-                ws.shutdown()
 
     class OrderedClient(socketio.Client):  # type: ignore[misc]
         def _engineio_client_class(self) -> type[engineio.Client]:

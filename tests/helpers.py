@@ -19,6 +19,8 @@ import pytest
 import requests
 import socketio
 
+from flask_sockreq.client import _ClosesItsWebSocket
+
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 BENCHMARKS_DIR = os.path.join(os.path.dirname(TESTS_DIR), "benchmarks")
 SERVE = os.path.join(TESTS_DIR, "serve.py")
@@ -140,18 +142,8 @@ class ServerProcess:
         return f"<ServerProcess {self.mode} {' '.join(self.options)} pid={self.pid}>"
 
 
-class _EngineIOClient(engineio.Client):  # type: ignore[misc]
-    def _read_loop_websocket(self) -> None:
-        ws = self.ws
-        try:
-            super()._read_loop_websocket()
-        finally:
-            # python-engineio leaves the WebSocket open when the server
-            # dropped the connection, and websocket-client's close() does
-            # nothing once the server's close frame came in: the garbage
-            # collector would close it during some later test, whose
-            # ResourceWarning is an error there.
-            ws.shutdown()
+class _EngineIOClient(_ClosesItsWebSocket, engineio.Client):  # type: ignore[misc]
+    pass
 
 
 class SocketIOClient(socketio.Client):  # type: ignore[misc]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import importlib.util
 import io
@@ -347,6 +348,306 @@ def _describe(request: Request) -> str:
     return f"{request.event.upper()} {request.payload['url']}"
 
 
+# -- what both clients share --------------------------------------------------
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _may_retry(request: Request, deadline: float | None, delay: float) -> bool:
+    """Whether a request refused at the server's limit is sent again after
+    ``delay``, within its deadline."""
+    if deadline is not None and time.monotonic() + delay > deadline:
+        return False
+    logger.debug(
+        "%s was refused at the server's limit; sending it again.",
+        _describe(request),
+    )
+    return True
+
+
+def _no_stream_turn(limits: _Limits, timeout: float | None) -> TransportError:
+    return TransportError(
+        "timeout",
+        f"{limits.max_streams} streams were in flight for"
+        f" {timeout} s: read or close streamed responses.",
+    )
+
+
+def _no_request_turn(
+    limits: _Limits, timeout: float | None, request: Request
+) -> TransportError:
+    return TransportError(
+        "timeout",
+        f"{limits.max_inflight} requests were in flight for"
+        f" {timeout} s; {_describe(request)} was not sent.",
+    )
+
+
+def _is_streamed(jwr: t.Any, stream_id: str) -> bool:
+    """Whether the answer's body follows in the frames of the stream."""
+    answer = jwr.get("stream") if isinstance(jwr, dict) else None
+    return isinstance(answer, dict) and answer.get("id") == stream_id
+
+
+def _stream_length(jwr: t.Any) -> int | None:
+    length = jwr["stream"].get("length")
+    return length if isinstance(length, int) else None
+
+
+def _buffered_response(
+    jwr: t.Any, on_download: ProgressCallback | None
+) -> ClientResponse:
+    response = _response(jwr)
+    if on_download is not None:
+        size = len(response.get_data())
+        on_download(size, size)
+    return response
+
+
+def _chunk_size(
+    stream: _StreamState,
+    ready: object,
+    answered: bool,
+    chunk_size: int,
+    timeout: float | None,
+    what: str,
+) -> int | None:
+    """The credit for the next chunk of an upload, once the wait for it is
+    over; None once the view answered."""
+    if stream.answered or answered:
+        return None
+    if stream.error is not None:
+        raise stream.error
+    if not ready:
+        raise TransportError(
+            "timeout",
+            f"The server granted no credit for the upload of {what} for {timeout} s.",
+        )
+    return min(stream.credit, chunk_size)
+
+
+def _no_piece(what: str, timeout: float | None) -> TransportError:
+    return TransportError(
+        "timeout",
+        f"No part of the streamed body of {what} came within {timeout} s.",
+    )
+
+
+def _log_replay_failed(event: str, payload: dict[str, t.Any], exc: Exception) -> None:
+    logger.info(
+        "Could not send %s %s again after the reconnection: %s",
+        event.upper(),
+        payload["url"],
+        exc,
+    )
+
+
+def _log_replayed(event: str, payload: dict[str, t.Any], jwr: t.Any) -> None:
+    if isinstance(jwr, dict) and jwr.get("joined") is not True:
+        logger.info(
+            "Sent %s %s again after the reconnection: %s, and it joined no room.",
+            event.upper(),
+            payload["url"],
+            jwr.get("statusCode"),
+        )
+
+
+class _StreamState:
+    """One stream, as both clients keep it: the upload credit the server
+    granted and the response body's chunks, fed by the frame handlers.
+    Changes are made in :meth:`guard` and announced with :meth:`notify`."""
+
+    def __init__(self, stream_id: str, window: int, what: str) -> None:
+        self.id = stream_id
+        #: The request, for messages: ``GET /export.csv``.
+        self.what = what
+        self.credit = 0
+        self.answered = False
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.ended = False
+        self.error: TransportError | None = None
+        self.download = _Credit(window)
+        #: Whether it still counts against maxStreams.
+        self.counted = True
+
+    def guard(self) -> t.ContextManager[t.Any]:
+        raise NotImplementedError
+
+    def notify(self) -> None:
+        raise NotImplementedError
+
+    def mark_answered(self) -> None:
+        with self.guard():
+            self.answered = True
+            self.notify()
+
+
+_StreamT = t.TypeVar("_StreamT", bound=_StreamState)
+
+
+class _ClientCore(t.Generic[_StreamT]):
+    """The state both clients keep and the handlers of the server's frames,
+    which never block nor send; what waits or sends is each client's own."""
+
+    _stream_class: type[_StreamT]
+    sio: socketio.Client | socketio.AsyncClient
+    request_headers: dict[str, str]
+    hello: dict[str, t.Any] | None
+    _slots: _Slots | _AsyncSlots
+    _stream_slots: _Slots | _AsyncSlots
+    _hello: threading.Event | asyncio.Event | None
+
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str] | None,
+        namespace: str,
+        timeout: float | None,
+        socketio_path: str,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.headers = dict(headers or {})
+        self.namespace = namespace
+        self.timeout = timeout
+        self.socketio_path = socketio_path
+        self._limits = _Limits()
+        self._streams: dict[str, _StreamT] = {}
+        self._stream_ids = itertools.count(1)
+        self._replays = _Replays()
+        self._lifecycle: dict[str, t.Callable[..., t.Any]] = {}
+
+    def _connect_options(self) -> dict[str, t.Any]:
+        return {
+            "headers": self.headers,
+            "transports": ["websocket"],
+            "namespaces": [self.namespace],
+            "socketio_path": self.socketio_path,
+            "wait_timeout": self.timeout or 30,
+        }
+
+    def _open_stream(
+        self, request: Request, upload: UploadBody | None
+    ) -> tuple[_StreamT, dict[str, t.Any]]:
+        """A new stream, and the request's payload asking for it."""
+        window = self._limits.window
+        stream = self._stream_class(
+            f"s{next(self._stream_ids)}", window, _describe(request)
+        )
+        spec: dict[str, t.Any] = {"v": 1, "id": stream.id, "window": window}
+        if upload is not None:
+            spec["upload"] = {"length": upload.length}
+        return stream, {**request.payload, "stream": spec}
+
+    def _listen(self) -> None:
+        on = functools.partial(self.sio.on, namespace=self.namespace)
+        on("connect", self._on_connect)
+        on("disconnect", self._on_disconnect)
+        on(HELLO, self._on_hello)
+        on(CHUNK, self._on_chunk)
+        on(CREDIT, self._on_credit)
+        on(END, self._on_end)
+        on(ERROR, self._on_error)
+
+    @property
+    def connected(self) -> bool:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "disconnected"
+        return f"<{type(self).__name__} {self.url} {state}>"
+
+    def _prepare(
+        self, args: tuple[t.Any, ...], kwargs: dict[str, t.Any]
+    ) -> tuple[
+        Request,
+        UploadBody | None,
+        float | None,
+        bool,
+        ProgressCallback | None,
+        ProgressCallback | None,
+    ]:
+        """A request's own keywords, and the request and upload the others
+        describe."""
+        timeout = kwargs.pop("timeout", self.timeout)
+        buffered = kwargs.pop("buffered", True)
+        on_upload: ProgressCallback | None = kwargs.pop("on_upload_progress", None)
+        on_download: ProgressCallback | None = kwargs.pop("on_download_progress", None)
+        request, upload = _build(
+            self.url, self.request_headers, args, kwargs, self._limits.chunk_size
+        )
+        return request, upload, timeout, buffered, on_upload, on_download
+
+    def _on_connect(self) -> None:
+        raise NotImplementedError
+
+    def _on_disconnect(self, *args: t.Any) -> None:
+        self._fail_pending(
+            "disconnected",
+            "The connection dropped before the server answered; the request"
+            " may or may not have run.",
+        )
+        self._call_lifecycle("disconnect", *args)
+
+    def _call_lifecycle(self, event: str, *args: t.Any) -> None:
+        raise NotImplementedError
+
+    def _fail_pending(self, code: str, message: str) -> None:
+        raise NotImplementedError
+
+    def _on_hello(self, hello: t.Any = None) -> None:
+        if self._limits.update(hello):
+            self.hello = hello
+            self._slots.set_limit(self._limits.max_inflight)
+            self._stream_slots.set_limit(self._limits.max_streams)
+            if self._hello is not None:
+                self._hello.set()
+
+    def _on_chunk(self, stream_id: t.Any = None, data: t.Any = None, *_: t.Any) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is not None and isinstance(data, (bytes, bytearray)):
+            with stream.guard():
+                stream.chunks.append(bytes(data))
+                stream.notify()
+
+    def _on_credit(
+        self, stream_id: t.Any = None, size: t.Any = None, *_: t.Any
+    ) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is not None and type(size) is int and size > 0:
+            with stream.guard():
+                stream.credit += size
+                stream.notify()
+
+    def _on_end(self, stream_id: t.Any = None, *_: t.Any) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            self._end_stream(stream, None)
+
+    def _on_error(
+        self, stream_id: t.Any = None, error: t.Any = None, *_: t.Any
+    ) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            self._end_stream(stream, _stream_error(error, stream.what))
+
+    def _end_stream(self, stream: _StreamT, error: TransportError | None) -> None:
+        with stream.guard():
+            if stream.ended or stream.error is not None:
+                return
+            if error is None:
+                stream.ended = True
+            else:
+                stream.error = error
+            stream.notify()
+        self._forget_stream(stream)
+
+    def _forget_stream(self, stream: _StreamT) -> None:
+        """Stop counting a stream in flight."""
+        raise NotImplementedError
+
+
 # -- the synchronous client ---------------------------------------------------
 
 
@@ -391,23 +692,18 @@ class _Pending:
         self.stream = stream
 
 
-class _Stream:
-    """One stream of the synchronous client: the upload credit the server
-    granted and the response body's chunks, fed by the frame handlers."""
+class _Stream(_StreamState):
+    """One stream of the synchronous client, guarded by its condition."""
 
     def __init__(self, stream_id: str, window: int, what: str) -> None:
-        self.id = stream_id
-        #: The request, for messages: ``GET /export.csv``.
-        self.what = what
+        super().__init__(stream_id, window, what)
         self.cond = threading.Condition()
-        self.credit = 0
-        self.answered = False
-        self.chunks: collections.deque[bytes] = collections.deque()
-        self.ended = False
-        self.error: TransportError | None = None
-        self.download = _Credit(window)
-        #: Whether it still counts against maxStreams.
-        self.counted = True
+
+    def guard(self) -> threading.Condition:
+        return self.cond
+
+    def notify(self) -> None:
+        self.cond.notify_all()
 
 
 class _StreamedBody:
@@ -456,11 +752,7 @@ class _StreamedBody:
             else:
                 assert not ready
                 self.close()
-                raise TransportError(
-                    "timeout",
-                    f"No part of the streamed body of {self.what} came within"
-                    f" {self.timeout} s.",
-                )
+                raise _no_piece(self.what, self.timeout)
             more = 0 if stream.ended else stream.download.take(len(piece))
         if more:
             self.client._emit(CREDIT, stream.id, more)
@@ -545,7 +837,7 @@ def _ordered_class() -> type[socketio.Client]:
     return OrderedClient
 
 
-class Client:
+class Client(_ClientCore[_Stream]):
     """A connection to a Flask-SockReq server.
 
     It keeps at most as many requests (and streams) in flight as the
@@ -577,6 +869,8 @@ class Client:
         ``reconnection=False``.
     """
 
+    _stream_class = _Stream
+
     def __init__(
         self,
         url: str,
@@ -590,26 +884,17 @@ class Client:
         **client_options: t.Any,
     ) -> None:
         _require("websocket", "Client", "client")
-
-        self.url = url.rstrip("/")
-        self.headers = dict(headers or {})
-        self.namespace = namespace
-        self.timeout = timeout
+        super().__init__(url, headers, namespace, timeout, socketio_path)
         #: Headers sent with every request; change them at any time.
         self.request_headers = dict(request_headers or {})
-        self.socketio_path = socketio_path
         #: The python-socketio client.
         self.sio: socketio.Client = _ordered_socketio_client(**client_options)
         #: The server's ``sockreq:hello``, once it has come.
         self.hello: dict[str, t.Any] | None = None
-        self._limits = _Limits()
-        self._slots = _Slots(self._limits.max_inflight)
-        self._stream_slots = _Slots(self._limits.max_streams)
-        self._hello = threading.Event()
+        self._slots: _Slots = _Slots(self._limits.max_inflight)
+        self._stream_slots: _Slots = _Slots(self._limits.max_streams)
+        self._hello: threading.Event = threading.Event()
         self._pending: dict[int, _Pending] = {}
-        self._streams: dict[str, _Stream] = {}
-        self._stream_ids = itertools.count(1)
-        self._replays = _Replays()
         self._next = 0
         self._lock = threading.Lock()
         # python-socketio's emit is not thread-safe: the parts of a binary
@@ -617,15 +902,7 @@ class Client:
         self._emit_lock = threading.Lock()
         self._connected = threading.Event()
         self._closed = False
-        self._lifecycle: dict[str, t.Callable[..., t.Any]] = {}
-        on = functools.partial(self.sio.on, namespace=namespace)
-        on("connect", self._on_connect)
-        on("disconnect", self._on_disconnect)
-        on(HELLO, self._on_hello)
-        on(CHUNK, self._on_chunk)
-        on(CREDIT, self._on_credit)
-        on(END, self._on_end)
-        on(ERROR, self._on_error)
+        self._listen()
         if connect:
             self.connect()
 
@@ -639,14 +916,7 @@ class Client:
 
         self._closed = False
         try:
-            self.sio.connect(
-                self.url,
-                headers=self.headers,
-                transports=["websocket"],
-                namespaces=[self.namespace],
-                socketio_path=self.socketio_path,
-                wait_timeout=self.timeout or 30,
-            )
+            self.sio.connect(self.url, **self._connect_options())
         except socketio.exceptions.ConnectionError as exc:
             raise TransportError(
                 "not_connected", f"Could not connect to {self.url}: {exc}"
@@ -704,12 +974,8 @@ class Client:
             off.
         :raise ValueError: If the request cannot be sent over a socket.
         """
-        timeout = kwargs.pop("timeout", self.timeout)
-        buffered = kwargs.pop("buffered", True)
-        on_upload: ProgressCallback | None = kwargs.pop("on_upload_progress", None)
-        on_download: ProgressCallback | None = kwargs.pop("on_download_progress", None)
-        request, upload = _build(
-            self.url, self.request_headers, args, kwargs, self._limits.chunk_size
+        request, upload, timeout, buffered, on_upload, on_download = self._prepare(
+            args, kwargs
         )
         if upload is not None and upload.is_async:
             raise TypeError(
@@ -725,20 +991,11 @@ class Client:
                 upload.close()
         if upload is None:
             self._replays.note(request.event, request.payload, jwr)
-        response = _response(jwr)
         if stream is None:
-            if on_download is not None:
-                size = len(response.get_data())
-                on_download(size, size)
-            return response
-        length = jwr["stream"].get("length")
+            return _buffered_response(jwr, on_download)
+        response = _response(jwr)
         response.response = _StreamedBody(
-            self,
-            stream,
-            _describe(request),
-            length if isinstance(length, int) else None,
-            timeout,
-            on_download,
+            self, stream, _describe(request), _stream_length(jwr), timeout, on_download
         )
         if buffered:
             try:
@@ -803,10 +1060,6 @@ class Client:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        state = "connected" if self.connected else "disconnected"
-        return f"<{type(self).__name__} {self.url} {state}>"
-
     # -- internals --------------------------------------------------------
 
     def _emit(self, event: str, *args: t.Any, callback: t.Any = None) -> None:
@@ -821,21 +1074,9 @@ class Client:
             self.sio.start_background_task(self._replay)
         self._call_lifecycle("connect")
 
-    def _on_hello(self, hello: t.Any = None) -> None:
-        if self._limits.update(hello):
-            self.hello = hello
-            self._slots.set_limit(self._limits.max_inflight)
-            self._stream_slots.set_limit(self._limits.max_streams)
-            self._hello.set()
-
     def _on_disconnect(self, *args: t.Any) -> None:
         self._connected.clear()
-        self._fail_pending(
-            "disconnected",
-            "The connection dropped before the server answered; the request"
-            " may or may not have run.",
-        )
-        self._call_lifecycle("disconnect", *args)
+        super()._on_disconnect(*args)
 
     def _call_lifecycle(self, event: str, *args: t.Any) -> None:
         handler = self._lifecycle.get(event)
@@ -853,53 +1094,17 @@ class Client:
         for stream in streams:
             self._end_stream(stream, TransportError(code, message))
 
-    def _on_chunk(self, stream_id: t.Any = None, data: t.Any = None, *_: t.Any) -> None:
-        stream = self._streams.get(stream_id)
-        if stream is not None and isinstance(data, (bytes, bytearray)):
-            with stream.cond:
-                stream.chunks.append(bytes(data))
-                stream.cond.notify_all()
-
-    def _on_credit(
-        self, stream_id: t.Any = None, size: t.Any = None, *_: t.Any
-    ) -> None:
-        stream = self._streams.get(stream_id)
-        if stream is not None and type(size) is int and size > 0:
-            with stream.cond:
-                stream.credit += size
-                stream.cond.notify_all()
-
-    def _on_end(self, stream_id: t.Any = None, *_: t.Any) -> None:
-        stream = self._streams.get(stream_id)
-        if stream is not None:
-            self._end_stream(stream, None)
-
-    def _on_error(
-        self, stream_id: t.Any = None, error: t.Any = None, *_: t.Any
-    ) -> None:
-        stream = self._streams.get(stream_id)
-        if stream is not None:
-            self._end_stream(stream, _stream_error(error, stream.what))
-
-    def _end_stream(self, stream: _Stream, error: TransportError | None) -> None:
-        with stream.cond:
-            if stream.ended or stream.error is not None:
-                return
-            if error is None:
-                stream.ended = True
-            else:
-                stream.error = error
-            stream.cond.notify_all()
-        self._drop_stream(stream)
-
-    def _drop_stream(self, stream: _Stream, cancel: bool = False) -> None:
-        """Stop counting a stream in flight, and cancel it on the server."""
+    def _forget_stream(self, stream: _Stream) -> None:
         with self._lock:
             if self._streams.get(stream.id) is stream:
                 del self._streams[stream.id]
             counted, stream.counted = stream.counted, False
         if counted:
             self._stream_slots.release()
+
+    def _drop_stream(self, stream: _Stream, cancel: bool = False) -> None:
+        """Stop counting a stream in flight, and cancel it on the server."""
+        self._forget_stream(stream)
         if cancel and self.connected:
             try:
                 self._emit(CANCEL, stream.id)
@@ -929,7 +1134,7 @@ class Client:
     ) -> tuple[t.Any, _Stream | None]:
         """Send a request until it is not refused at the server's limit: its
         JWR, and its stream if the body follows in frames."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = _deadline(timeout)
         delay = _RETRY_DELAY
         while True:
             jwr, stream = self._exchange(
@@ -937,12 +1142,8 @@ class Client:
             )
             if not _refused(jwr):
                 return jwr, stream
-            if deadline is not None and time.monotonic() + delay > deadline:
+            if not _may_retry(request, deadline, delay):
                 return jwr, None
-            logger.debug(
-                "%s was refused at the server's limit; sending it again.",
-                _describe(request),
-            )
             time.sleep(delay)
             delay = min(delay * 2, _RETRY_DELAY_MAX)
 
@@ -958,34 +1159,14 @@ class Client:
         self._wait_connected(timeout)
         stream = None
         if streamed and not self._stream_slots.acquire(deadline):
-            raise TransportError(
-                "timeout",
-                f"{self._limits.max_streams} streams were in flight for"
-                f" {timeout} s: read or close streamed responses.",
-            )
+            raise _no_stream_turn(self._limits, timeout)
         try:
             if not self._slots.acquire(deadline):
-                raise TransportError(
-                    "timeout",
-                    f"{self._limits.max_inflight} requests were in flight for"
-                    f" {timeout} s; {_describe(request)} was not sent.",
-                )
+                raise _no_request_turn(self._limits, timeout, request)
             try:
                 payload = request.payload
                 if streamed:
-                    stream = _Stream(
-                        f"s{next(self._stream_ids)}",
-                        self._limits.window,
-                        _describe(request),
-                    )
-                    spec: dict[str, t.Any] = {
-                        "v": 1,
-                        "id": stream.id,
-                        "window": self._limits.window,
-                    }
-                    if upload is not None:
-                        spec["upload"] = {"length": upload.length}
-                    payload = {**payload, "stream": spec}
+                    stream, payload = self._open_stream(request, upload)
                     with self._lock:
                         self._streams[stream.id] = stream
                 jwr = self._call(
@@ -999,11 +1180,9 @@ class Client:
             elif streamed:
                 self._stream_slots.release()
             raise
-        if stream is not None:
-            answer = jwr.get("stream") if isinstance(jwr, dict) else None
-            if not isinstance(answer, dict) or answer.get("id") != stream.id:
-                self._drop_stream(stream)
-                stream = None
+        if stream is not None and not _is_streamed(jwr, stream.id):
+            self._drop_stream(stream)
+            stream = None
         return jwr, stream
 
     def _call(
@@ -1028,9 +1207,7 @@ class Client:
             entry.jwr = args[0] if len(args) == 1 else list(args)
             entry.done.set()
             if stream is not None:
-                with stream.cond:
-                    stream.answered = True
-                    stream.cond.notify_all()
+                stream.mark_answered()
 
         try:
             self._emit(event, payload, callback=answer)
@@ -1080,17 +1257,11 @@ class Client:
                     lambda: stream.credit > 0 or stream.answered or stream.error,
                     timeout,
                 )
-                if stream.answered or entry.done.is_set():
-                    return  # the view answered: the rest is not needed
-                if stream.error is not None:
-                    raise stream.error
-                if not ready:
-                    raise TransportError(
-                        "timeout",
-                        f"The server granted no credit for the upload of {what}"
-                        f" for {timeout} s.",
-                    )
-                size = min(stream.credit, chunk_size)
+                size = _chunk_size(
+                    stream, ready, entry.done.is_set(), chunk_size, timeout, what
+                )
+            if size is None:
+                return  # the view answered: the rest is not needed
             if total is not None:
                 size = min(size, total - offset)
             piece = upload.read(size)
@@ -1115,25 +1286,9 @@ class Client:
                 finally:
                     self._slots.release()
             except TransportError as exc:
-                logger.info(
-                    "Could not send %s %s again after the reconnection: %s",
-                    event.upper(),
-                    payload["url"],
-                    exc,
-                )
+                _log_replay_failed(event, payload, exc)
                 return
-            if isinstance(jwr, dict) and jwr.get("joined") is not True:
-                logger.info(
-                    "Sent %s %s again after the reconnection: %s, and it joined"
-                    " no room.",
-                    event.upper(),
-                    payload["url"],
-                    jwr.get("statusCode"),
-                )
-
-
-def _deadline(timeout: float | None) -> float | None:
-    return None if timeout is None else time.monotonic() + timeout
+            _log_replayed(event, payload, jwr)
 
 
 def _require(module: str, client: str, extra: str) -> None:
@@ -1224,22 +1379,16 @@ class _AsyncSlots:
                 return
 
 
-class _AsyncStream:
+class _AsyncStream(_StreamState):
     """One stream of :class:`AsyncClient`; the frame handlers run in the
-    event loop and wake its waiters."""
+    event loop and wake its waiters, so that it needs no lock."""
 
     def __init__(self, stream_id: str, window: int, what: str) -> None:
-        self.id = stream_id
-        #: The request, for messages: ``GET /export.csv``.
-        self.what = what
+        super().__init__(stream_id, window, what)
         self.wake = asyncio.Event()
-        self.credit = 0
-        self.answered = False
-        self.chunks: collections.deque[bytes] = collections.deque()
-        self.ended = False
-        self.error: TransportError | None = None
-        self.download = _Credit(window)
-        self.counted = True
+
+    def guard(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
 
     def notify(self) -> None:
         self.wake.set()
@@ -1305,11 +1454,7 @@ class _AsyncStreamedBody:
         else:
             assert not ready
             await self.aclose()
-            raise TransportError(
-                "timeout",
-                f"No part of the streamed body of {self.what} came within"
-                f" {self.timeout} s.",
-            )
+            raise _no_piece(self.what, self.timeout)
         more = 0 if stream.ended else stream.download.take(len(piece))
         if more:
             await self.client._emit(CREDIT, stream.id, more)
@@ -1345,7 +1490,7 @@ class _AsyncStreamedBody:
             task.add_done_callback(self.client._tasks.discard)
 
 
-class AsyncClient:
+class AsyncClient(_ClientCore[_AsyncStream]):
     """A connection to a Flask-SockReq server, for asyncio: the methods of
     :class:`Client`, as coroutines. Connect with ``await client.connect()``
     or ``async with AsyncClient(url) as client``.
@@ -1372,6 +1517,8 @@ class AsyncClient:
     :param client_options: Passed on to :class:`socketio.AsyncClient`.
     """
 
+    _stream_class = _AsyncStream
+
     def __init__(
         self,
         url: str,
@@ -1386,35 +1533,19 @@ class AsyncClient:
         _require("aiohttp", "AsyncClient", "asyncio")
         import socketio
 
-        self.url = url.rstrip("/")
-        self.headers = dict(headers or {})
-        self.namespace = namespace
-        self.timeout = timeout
+        super().__init__(url, headers, namespace, timeout, socketio_path)
         #: Headers sent with every request; change them at any time.
         self.request_headers = dict(request_headers or {})
-        self.socketio_path = socketio_path
         #: The python-socketio client.
         self.sio: socketio.AsyncClient = socketio.AsyncClient(**client_options)
         #: The server's ``sockreq:hello``, once it has come.
         self.hello: dict[str, t.Any] | None = None
-        self._limits = _Limits()
-        self._slots = _AsyncSlots(self._limits.max_inflight)
-        self._stream_slots = _AsyncSlots(self._limits.max_streams)
+        self._slots: _AsyncSlots = _AsyncSlots(self._limits.max_inflight)
+        self._stream_slots: _AsyncSlots = _AsyncSlots(self._limits.max_streams)
         self._hello: asyncio.Event | None = None
         self._pending: set[asyncio.Future[t.Any]] = set()
-        self._streams: dict[str, _AsyncStream] = {}
-        self._stream_ids = itertools.count(1)
-        self._replays = _Replays()
         self._tasks: set[asyncio.Task[t.Any]] = set()
-        self._lifecycle: dict[str, t.Callable[..., t.Any]] = {}
-        on = functools.partial(self.sio.on, namespace=namespace)
-        on("connect", self._on_connect)
-        on("disconnect", self._on_disconnect)
-        on(HELLO, self._on_hello)
-        on(CHUNK, self._on_chunk)
-        on(CREDIT, self._on_credit)
-        on(END, self._on_end)
-        on(ERROR, self._on_error)
+        self._listen()
 
     async def connect(self) -> None:
         """Connect over WebSocket, and wait (at most a second) for the
@@ -1429,14 +1560,7 @@ class AsyncClient:
             if self.hello is not None:
                 self._hello.set()
         try:
-            await self.sio.connect(
-                self.url,
-                headers=self.headers,
-                transports=["websocket"],
-                namespaces=[self.namespace],
-                socketio_path=self.socketio_path,
-                wait_timeout=self.timeout or 30,
-            )
+            await self.sio.connect(self.url, **self._connect_options())
         except socketio.exceptions.ConnectionError as exc:
             # Close the HTTP session Engine.IO opened for the attempt.
             await self.sio.eio.disconnect(abort=True)
@@ -1479,12 +1603,8 @@ class AsyncClient:
 
         :raise TransportError: If no answer comes.
         """
-        timeout = kwargs.pop("timeout", self.timeout)
-        buffered = kwargs.pop("buffered", True)
-        on_upload: ProgressCallback | None = kwargs.pop("on_upload_progress", None)
-        on_download: ProgressCallback | None = kwargs.pop("on_download_progress", None)
-        request, upload = _build(
-            self.url, self.request_headers, args, kwargs, self._limits.chunk_size
+        request, upload, timeout, buffered, on_upload, on_download = self._prepare(
+            args, kwargs
         )
         try:
             jwr, stream = await self._send(
@@ -1496,19 +1616,9 @@ class AsyncClient:
         if upload is None:
             self._replays.note(request.event, request.payload, jwr)
         if stream is None:
-            response = _response(jwr)
-            if on_download is not None:
-                size = len(response.get_data())
-                on_download(size, size)
-            return response
-        length = jwr["stream"].get("length")
+            return _buffered_response(jwr, on_download)
         body = _AsyncStreamedBody(
-            self,
-            stream,
-            _describe(request),
-            length if isinstance(length, int) else None,
-            timeout,
-            on_download,
+            self, stream, _describe(request), _stream_length(jwr), timeout, on_download
         )
         streamed = t.cast(AsyncClientResponse, _response(jwr, AsyncClientResponse))
         streamed._body = body
@@ -1575,10 +1685,6 @@ class AsyncClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    def __repr__(self) -> str:
-        state = "connected" if self.connected else "disconnected"
-        return f"<{type(self).__name__} {self.url} {state}>"
-
     # -- internals --------------------------------------------------------
 
     async def _emit(self, event: str, *args: t.Any, callback: t.Any = None) -> None:
@@ -1602,64 +1708,12 @@ class AsyncClient:
             if asyncio.iscoroutine(result):
                 self._spawn(result)
 
-    def _on_hello(self, hello: t.Any = None) -> None:
-        if self._limits.update(hello):
-            self.hello = hello
-            self._slots.set_limit(self._limits.max_inflight)
-            self._stream_slots.set_limit(self._limits.max_streams)
-            if self._hello is not None:
-                self._hello.set()
-
-    def _on_disconnect(self, *args: t.Any) -> None:
-        self._fail_pending(
-            "disconnected",
-            "The connection dropped before the server answered; the request"
-            " may or may not have run.",
-        )
-        self._call_lifecycle("disconnect", *args)
-
     def _fail_pending(self, code: str, message: str) -> None:
         for answer in list(self._pending):
             if not answer.done():
                 answer.set_exception(TransportError(code, message))
         for stream in list(self._streams.values()):
             self._end_stream(stream, TransportError(code, message))
-
-    def _on_chunk(self, stream_id: t.Any = None, data: t.Any = None, *_: t.Any) -> None:
-        stream = self._streams.get(stream_id)
-        if stream is not None and isinstance(data, (bytes, bytearray)):
-            stream.chunks.append(bytes(data))
-            stream.notify()
-
-    def _on_credit(
-        self, stream_id: t.Any = None, size: t.Any = None, *_: t.Any
-    ) -> None:
-        stream = self._streams.get(stream_id)
-        if stream is not None and type(size) is int and size > 0:
-            stream.credit += size
-            stream.notify()
-
-    def _on_end(self, stream_id: t.Any = None, *_: t.Any) -> None:
-        stream = self._streams.get(stream_id)
-        if stream is not None:
-            self._end_stream(stream, None)
-
-    def _on_error(
-        self, stream_id: t.Any = None, error: t.Any = None, *_: t.Any
-    ) -> None:
-        stream = self._streams.get(stream_id)
-        if stream is not None:
-            self._end_stream(stream, _stream_error(error, stream.what))
-
-    def _end_stream(self, stream: _AsyncStream, error: TransportError | None) -> None:
-        if stream.ended or stream.error is not None:
-            return
-        if error is None:
-            stream.ended = True
-        else:
-            stream.error = error
-        stream.notify()
-        self._forget_stream(stream)
 
     def _forget_stream(self, stream: _AsyncStream) -> None:
         if self._streams.get(stream.id) is stream:
@@ -1692,12 +1746,8 @@ class AsyncClient:
             )
             if not _refused(jwr):
                 return jwr, stream
-            if deadline is not None and time.monotonic() + delay > deadline:
+            if not _may_retry(request, deadline, delay):
                 return jwr, None
-            logger.debug(
-                "%s was refused at the server's limit; sending it again.",
-                _describe(request),
-            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_DELAY_MAX)
 
@@ -1716,34 +1766,14 @@ class AsyncClient:
             )
         stream = None
         if streamed and not await self._stream_slots.acquire(deadline):
-            raise TransportError(
-                "timeout",
-                f"{self._limits.max_streams} streams were in flight for"
-                f" {timeout} s: read or close streamed responses.",
-            )
+            raise _no_stream_turn(self._limits, timeout)
         try:
             if not await self._slots.acquire(deadline):
-                raise TransportError(
-                    "timeout",
-                    f"{self._limits.max_inflight} requests were in flight for"
-                    f" {timeout} s; {_describe(request)} was not sent.",
-                )
+                raise _no_request_turn(self._limits, timeout, request)
             try:
                 payload = request.payload
                 if streamed:
-                    stream = _AsyncStream(
-                        f"s{next(self._stream_ids)}",
-                        self._limits.window,
-                        _describe(request),
-                    )
-                    spec: dict[str, t.Any] = {
-                        "v": 1,
-                        "id": stream.id,
-                        "window": self._limits.window,
-                    }
-                    if upload is not None:
-                        spec["upload"] = {"length": upload.length}
-                    payload = {**payload, "stream": spec}
+                    stream, payload = self._open_stream(request, upload)
                     self._streams[stream.id] = stream
                 jwr = await self._call(
                     request.event, payload, timeout, upload, stream, on_upload
@@ -1756,11 +1786,9 @@ class AsyncClient:
             elif streamed:
                 self._stream_slots.release()
             raise
-        if stream is not None:
-            answer = jwr.get("stream") if isinstance(jwr, dict) else None
-            if not isinstance(answer, dict) or answer.get("id") != stream.id:
-                self._forget_stream(stream)
-                stream = None
+        if stream is not None and not _is_streamed(jwr, stream.id):
+            self._forget_stream(stream)
+            stream = None
         return jwr, stream
 
     async def _call(
@@ -1778,8 +1806,7 @@ class AsyncClient:
             if not answer.done():
                 answer.set_result(args[0] if len(args) == 1 else list(args))
             if stream is not None:
-                stream.answered = True
-                stream.notify()
+                stream.mark_answered()
 
         what = f"{event.upper()} {payload['url']}"
         self._pending.add(answer)
@@ -1818,17 +1845,9 @@ class AsyncClient:
                 lambda: stream.credit > 0 or stream.answered or stream.error,
                 timeout,
             )
-            if stream.answered or answer.done():
+            size = _chunk_size(stream, ready, answer.done(), chunk_size, timeout, what)
+            if size is None:
                 return
-            if stream.error is not None:
-                raise stream.error
-            if not ready:
-                raise TransportError(
-                    "timeout",
-                    f"The server granted no credit for the upload of {what}"
-                    f" for {timeout} s.",
-                )
-            size = min(stream.credit, chunk_size)
             if total is not None:
                 size = min(size, total - offset)
             piece = await read(size)
@@ -1851,21 +1870,9 @@ class AsyncClient:
                 finally:
                     self._slots.release()
             except TransportError as exc:
-                logger.info(
-                    "Could not send %s %s again after the reconnection: %s",
-                    event.upper(),
-                    payload["url"],
-                    exc,
-                )
+                _log_replay_failed(event, payload, exc)
                 return
-            if isinstance(jwr, dict) and jwr.get("joined") is not True:
-                logger.info(
-                    "Sent %s %s again after the reconnection: %s, and it joined"
-                    " no room.",
-                    event.upper(),
-                    payload["url"],
-                    jwr.get("statusCode"),
-                )
+            _log_replayed(event, payload, jwr)
 
 
 def _async_reader(upload: UploadBody) -> t.Callable[[int], t.Awaitable[bytes]]:

@@ -18,6 +18,7 @@ from flask_socketio import SocketIO
 from . import acks
 from . import capacity
 from . import codec
+from . import sends
 from . import websocket
 from .bus import bus_for
 from .exposure import check_exposed
@@ -177,6 +178,7 @@ class SockReqState:
         if not codec.is_installed(server):
             codec.install(server, self.namespace, METHODS)
         websocket.install(server)
+        sends.install(server)
         capacity.check_open_files(server.async_mode)
         self.server = server
 
@@ -425,6 +427,7 @@ class _ServerSetup(socketio_package.Namespace):  # type: ignore[misc]
         for namespace in self.namespaces:
             codec.install(server, namespace, METHODS)
         websocket.install(server)
+        sends.install(server)
 
     def on_connect(self, sid: str, environ: t.Any, auth: t.Any = None) -> bool:
         return False

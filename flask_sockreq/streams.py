@@ -29,6 +29,7 @@ import threading
 import time
 import typing as t
 
+from socketio import packet as sio_packet
 from werkzeug.exceptions import ClientDisconnected
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -417,14 +418,19 @@ class Streams:
             del self.active[stream.id]
 
     def emit(self, event: str, *args: t.Any) -> None:
+        # Straight to the socket's Engine.IO session, as one packet (a chunk
+        # is two messages, sent together: see sends.py), with no message
+        # queue hop: the socket is connected to this process.
         socket = self.conn.socket
-        self.server.emit(
-            event,
-            args,
-            to=socket.id,
-            namespace=socket.namespace,
-            # The socket is connected to this process: no message queue hop.
-            ignore_queue=True,
+        server = self.server
+        eio_sid = server.manager.eio_sid_from_sid(socket.id, socket.namespace)
+        if eio_sid is None:
+            return  # disconnected
+        server._send_packet(
+            eio_sid,
+            server.packet_class(
+                sio_packet.EVENT, namespace=socket.namespace, data=[event, *args]
+            ),
         )
 
     def cancel_all(self, reason: str) -> None:

@@ -281,6 +281,41 @@ def test_concurrent_streams_on_one_socket(server: ServerProcess) -> None:
     assert results == [expected] * 12
 
 
+def test_chunks_of_concurrent_streams_stay_in_their_streams(
+    start_server: t.Callable[..., ServerProcess], mode: str
+) -> None:
+    # python-socketio sends a chunk as two messages (the packet, then its
+    # data). Under the threading mode another thread's packet could come
+    # between them, and the client took it for the chunk's data: a chunk of
+    # one stream landed in another (up to 4 of 24 bodies here) until Flask-SockReq
+    # sent each packet whole. Small chunks make many such pairs.
+    server = start_server(mode, "--config", "SOCKREQ_STREAM_CHUNK_SIZE=4096")
+    size = MB
+    expected = hashlib.sha256(pattern(size)).hexdigest()
+    results: list[t.Any] = []
+    with connected(server.url, timeout=20, reconnection=False) as client:
+
+        def download() -> None:
+            for _ in range(3):
+                try:
+                    response = client.get(
+                        "/stream/bytes", query_string={"size": size}, buffered=False
+                    )
+                    digest = hashlib.sha256()
+                    for piece in response.response:
+                        digest.update(piece)
+                    results.append(digest.hexdigest())
+                except TransportError as exc:
+                    results.append(exc.code)
+
+        threads = [threading.Thread(target=download) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert results == [expected] * 48
+
+
 def test_streamed_body_as_a_file(client: Client) -> None:
     with client.get(
         "/stream/bytes", query_string={"size": 300_000}, buffered=False

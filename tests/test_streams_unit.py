@@ -12,6 +12,7 @@ import types
 import typing as t
 
 import pytest
+from socketio import packet as sio_packet
 from werkzeug.exceptions import ClientDisconnected
 
 from flask_sockreq import streams as streams_module
@@ -43,8 +44,22 @@ class FakeServer:
         self.slept: list[float] = []
         self.environs: dict[str, t.Any] = {}
 
-    def emit(self, event: str, args: tuple[t.Any, ...], **kwargs: t.Any) -> None:
-        self.emitted.append((event, args, kwargs))
+    packet_class = sio_packet.Packet
+
+    @property
+    def manager(self) -> t.Any:
+        return types.SimpleNamespace(eio_sid_from_sid=self._eio_sid)
+
+    @staticmethod
+    def _eio_sid(sid: str, namespace: str) -> str | None:
+        return None if sid == "gone" else f"eio-{sid}"
+
+    def _send_packet(self, eio_sid: str, pkt: t.Any) -> None:
+        event, *args = pkt.data
+        assert pkt.packet_type in (sio_packet.EVENT, sio_packet.BINARY_EVENT)
+        self.emitted.append(
+            (event, tuple(args), {"to": eio_sid, "namespace": pkt.namespace})
+        )
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -73,9 +88,14 @@ def make_streams(limits: StreamLimits = LIMITS) -> tuple[Streams, FakeServer]:
 def test_streams_emit_to_the_socket_only():
     streams, server = make_streams()
     streams.emit(CHUNK, "s1", b"x")
+    # One packet to the socket's Engine.IO session, not through the manager
+    # (a message queue hop, and a message at a time).
     assert server.emitted == [
-        (CHUNK, ("s1", b"x"), {"to": "sid1", "namespace": "/ns", "ignore_queue": True})
+        (CHUNK, ("s1", b"x"), {"to": "eio-sid1", "namespace": "/ns"})
     ]
+    streams.conn.socket.id = "gone"  # disconnected meanwhile: nothing sent
+    streams.emit(CHUNK, "s1", b"y")
+    assert len(server.emitted) == 1
 
 
 def test_streams_add_remove_and_cancel_all():
@@ -850,14 +870,14 @@ def test_the_end_of_a_body_waits_for_credit():
 def test_a_download_is_out_of_the_sockets_streams_when_its_end_is_sent():
     stream, server = download(window=100)
     active_at_end: list[bool] = []
-    emit = server.emit
+    send_packet = server._send_packet
 
-    def recording(event: str, args: tuple[t.Any, ...], **kwargs: t.Any) -> None:
-        if event == END:
+    def recording(eio_sid: str, pkt: t.Any) -> None:
+        if pkt.data[0] == END:
             active_at_end.append("d" in stream.streams.active)
-        emit(event, args, **kwargs)
+        send_packet(eio_sid, pkt)
 
-    server.emit = recording  # type: ignore[method-assign]
+    server._send_packet = recording  # type: ignore[method-assign]
     stream.body(b"", Body([b"x"]))
     stream.pump()
     assert active_at_end == [False]

@@ -252,13 +252,11 @@ def test_a_small_answer_is_not_streamed(client: Client) -> None:
     assert client._stream_slots.used == 0
 
 
-def test_concurrent_streams_on_one_socket(server: ServerProcess) -> None:
-    # Under gevent this cut frames short (simple-websocket sends with send(),
-    # not sendall()) until Flask-SockReq sent whole frames.
-    size = 5 * MB
-    expected = hashlib.sha256(pattern(size)).hexdigest()
+def _downloads(url: str, size: int, threads: int, timeout: float) -> list[t.Any]:
+    """``threads`` threads sharing one client each download ``/stream/bytes``
+    of ``size`` bytes three times: the SHA-256 of each body, or its error."""
     results: list[t.Any] = []
-    with connected(server.url, timeout=5, reconnection=False) as client:
+    with connected(url, timeout=timeout, reconnection=False) as client:
 
         def download() -> None:
             for _ in range(3):
@@ -273,12 +271,20 @@ def test_concurrent_streams_on_one_socket(server: ServerProcess) -> None:
                 except TransportError as exc:
                     results.append(exc.code)
 
-        threads = [threading.Thread(target=download) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-    assert results == [expected] * 12
+        workers = [threading.Thread(target=download) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout * 3)
+    return results
+
+
+def test_concurrent_streams_on_one_socket(server: ServerProcess) -> None:
+    # Under gevent this cut frames short (simple-websocket sends with send(),
+    # not sendall()) until Flask-SockReq sent whole frames.
+    size = 5 * MB
+    expected = hashlib.sha256(pattern(size)).hexdigest()
+    assert _downloads(server.url, size, 4, 10) == [expected] * 12
 
 
 def test_chunks_of_concurrent_streams_stay_in_their_streams(
@@ -287,33 +293,11 @@ def test_chunks_of_concurrent_streams_stay_in_their_streams(
     # python-socketio sends a chunk as two messages (the packet, then its
     # data). Under the threading mode another thread's packet could come
     # between them, and the client took it for the chunk's data: a chunk of
-    # one stream landed in another (up to 4 of 24 bodies here) until Flask-SockReq
-    # sent each packet whole. Small chunks make many such pairs.
+    # one stream landed in another (up to 4 of 24 bodies here) until
+    # Flask-SockReq sent each packet whole. Small chunks make many such pairs.
     server = start_server(mode, "--config", "SOCKREQ_STREAM_CHUNK_SIZE=4096")
-    size = MB
-    expected = hashlib.sha256(pattern(size)).hexdigest()
-    results: list[t.Any] = []
-    with connected(server.url, timeout=20, reconnection=False) as client:
-
-        def download() -> None:
-            for _ in range(3):
-                try:
-                    response = client.get(
-                        "/stream/bytes", query_string={"size": size}, buffered=False
-                    )
-                    digest = hashlib.sha256()
-                    for piece in response.response:
-                        digest.update(piece)
-                    results.append(digest.hexdigest())
-                except TransportError as exc:
-                    results.append(exc.code)
-
-        threads = [threading.Thread(target=download) for _ in range(16)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-    assert results == [expected] * 48
+    expected = hashlib.sha256(pattern(MB)).hexdigest()
+    assert _downloads(server.url, MB, 16, 20) == [expected] * 48
 
 
 def test_streamed_body_as_a_file(client: Client) -> None:

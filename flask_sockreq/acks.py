@@ -15,7 +15,7 @@ import threading
 import time
 import typing as t
 
-from socketio import packet as sio_packet
+from . import sends
 
 if t.TYPE_CHECKING:  # pragma: no cover
     import socketio
@@ -86,14 +86,4 @@ def send_ack(
     server: socketio.Server, sid: str, namespace: str, ack_id: int, data: t.Any
 ) -> None:
     """Send ``data`` as the acknowledgement ``ack_id`` to the client ``sid``."""
-    eio_sid = server.manager.eio_sid_from_sid(sid, namespace)
-    if eio_sid is None:
-        return
-    # As python-socketio sends a handler's acknowledgement (and through the
-    # same method, which Flask-SocketIO's test client captures).
-    server._send_packet(
-        eio_sid,
-        server.packet_class(
-            sio_packet.ACK, namespace=namespace, id=ack_id, data=[data]
-        ),
-    )
+    sends.send(server, sid, namespace, sends.ACK, id=ack_id, data=[data])

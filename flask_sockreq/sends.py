@@ -9,13 +9,19 @@ another, or the connection breaks. :func:`install` makes one python-socketio
 server send each packet whole, one thread at a time (for its own packets
 and Flask-SockReq's: acknowledgements, stream frames, emits of one Engine.IO
 message). An app's own binary events, which python-socketio's manager sends
-a message at a time, are still its library's to order.
+a message at a time, are still its library's to order. :func:`send` is how
+Flask-SockReq sends its own packets to one socket.
 """
 
 from __future__ import annotations
 
 import threading
 import typing as t
+
+from socketio import packet as sio_packet
+
+EVENT = sio_packet.EVENT
+ACK = sio_packet.ACK
 
 
 def install(server: t.Any) -> bool:
@@ -44,3 +50,18 @@ def install(server: t.Any) -> bool:
     server._send_eio_packet = _send_eio_packet
     server._sockreq_send_lock = lock
     return True
+
+
+def send(
+    server: t.Any, sid: str, namespace: str, packet_type: int, **fields: t.Any
+) -> None:
+    """Send one packet to the client ``sid`` of this process, as
+    python-socketio sends an acknowledgement: straight to its Engine.IO
+    session (through the same method, which Flask-SocketIO's test client
+    captures), with no message queue hop, and whole (:func:`install`).
+    Nothing is sent to a client that has gone."""
+    eio_sid = server.manager.eio_sid_from_sid(sid, namespace)
+    if eio_sid is not None:
+        server._send_packet(
+            eio_sid, server.packet_class(packet_type, namespace=namespace, **fields)
+        )

@@ -29,8 +29,9 @@ import threading
 import time
 import typing as t
 
-from socketio import packet as sio_packet
 from werkzeug.exceptions import ClientDisconnected
+
+from . import sends
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from .connection import Connection
@@ -418,19 +419,11 @@ class Streams:
             del self.active[stream.id]
 
     def emit(self, event: str, *args: t.Any) -> None:
-        # Straight to the socket's Engine.IO session, as one packet (a chunk
-        # is two messages, sent together: see sends.py), with no message
-        # queue hop: the socket is connected to this process.
+        # One packet (a chunk is two messages, sent together), to a socket
+        # connected to this process.
         socket = self.conn.socket
-        server = self.server
-        eio_sid = server.manager.eio_sid_from_sid(socket.id, socket.namespace)
-        if eio_sid is None:
-            return  # disconnected
-        server._send_packet(
-            eio_sid,
-            server.packet_class(
-                sio_packet.EVENT, namespace=socket.namespace, data=[event, *args]
-            ),
+        sends.send(
+            self.server, socket.id, socket.namespace, sends.EVENT, data=[event, *args]
         )
 
     def cancel_all(self, reason: str) -> None:
